@@ -1,0 +1,425 @@
+"""The params.json schema: every key of the seed document, validated and immutable.
+
+A run is described by one file (JSON or YAML). ``load_config`` reads it, applies
+``key.sub=value`` overrides from the command line, validates it and returns a frozen
+``Config``. Mistakes are reported as ``ConfigError`` with one line naming the file, the key,
+the bad value and what would be valid (with the closest key for typos).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from reidkit.utils.errors import ConfigError
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+Optimizer = Literal["sgd", "adam", "adamw"]
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = _FROZEN
+
+
+class LrParams(Section):
+    """Learning rates and schedule (seed key ``lr``)."""
+
+    base_lr: float = Field(0.01, gt=0, description="Initial lr of the backbone.")
+    fc_lr: float | None = Field(
+        None, gt=0, description="Initial lr of the head (neck + classifier); default base_lr."
+    )
+    decay_step: Union[int, list[int]] = Field(
+        40,
+        description="Step decay: an int (every N units) or a list of milestones. Units are "
+        "epochs, or iterations when class-balanced sampling is on (the seed's rule), unless "
+        "decay_unit says otherwise.",
+    )
+    decay_unit: Literal["auto", "epoch", "iteration"] = Field(
+        "auto", description="auto = the seed's rule; epoch / iteration force the unit."
+    )
+    gamma: float = Field(0.1, gt=0, le=1, description="Multiplicative decay at each step.")
+    scheduler: Literal["step", "multistep", "cosine"] = Field(
+        "step", description="step/multistep use decay_step; cosine anneals to min_lr."
+    )
+    min_lr: float = Field(0.0, ge=0, description="Floor of the cosine schedule.")
+    warmup_epochs: float = Field(0, ge=0, description="Linear warm-up length in epochs.")
+    warmup_factor: float = Field(0.1, gt=0, le=1, description="lr multiplier at step 0.")
+    warmup_method: Literal["linear", "constant"] = "linear"
+    bias_lr_factor: float = Field(1.0, gt=0, description="lr multiplier of bias parameters.")
+    weight_decay_bias: float | None = Field(None, ge=0, description="Default weight_decay.")
+
+    @field_validator("decay_step")
+    @classmethod
+    def _positive_steps(cls, v: int | list[int]) -> int | list[int]:
+        steps = [v] if isinstance(v, int) else v
+        if any(s <= 0 for s in steps):
+            raise ValueError(f"decay_step must be positive, got {v}")
+        if isinstance(v, list) and v != sorted(v):
+            raise ValueError(f"decay_step milestones must be increasing, got {v}")
+        return v
+
+
+class ModelParams(Section):
+    """Network structure (seed key ``model_params``)."""
+
+    backbone: str = Field("resnet50", description="Backbone name; `reidkit models` lists them.")
+    last_stride: Literal[1, 2] = Field(1, description="Stride of the last stage (BoT uses 1).")
+    pooling: str = Field("avg", description="avg | max | gem | gem_avg.")
+    neck: str = Field("bnneck", description="none | bnneck | embedding.")
+    embedding_dim: int = Field(0, ge=0, description="Size of the embedding neck (0 = native).")
+    classifier: str = Field(
+        "softmax", description="softmax | am_softmax (cosface) | arcface | circle."
+    )
+    scale: float = Field(30.0, gt=0, description="Logit scale of margin classifiers.")
+    margin: float = Field(0.35, ge=0, description="Margin of margin classifiers.")
+    num_parts: int = Field(0, ge=0, description="PCB horizontal stripes (0 = off).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the classifier.")
+    freeze_layers: list[str] = Field(
+        default_factory=list, description="Backbone parts frozen for freeze_epochs."
+    )
+    freeze_epochs: int = Field(0, ge=0, description="Epochs during which freeze_layers train not.")
+
+
+class AugmentationParams(Section):
+    """Training augmentation (seed key ``data_augmentation``); each switch is independent."""
+
+    mirror: bool = Field(True, description="Random horizontal flip (the seed spells it 'mirro').")
+    flip_prob: float = Field(0.5, ge=0, le=1)
+    padding: int = Field(10, ge=0, description="Pad then random-crop back to size (0 = off).")
+    random_erasing: float = Field(0.0, ge=0, le=1, description="Probability of random erasing.")
+    color_jitter: float = Field(0.0, ge=0, le=1, description="Probability of colour jitter.")
+    random_patch: float = Field(0.0, ge=0, le=1, description="Probability of random patch.")
+    auto_augment: Literal["none", "autoaugment", "randaugment"] = "none"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_forms(cls, data: Any) -> Any:
+        """Accept the seed's shorthand: a name, a list of names, or ``{"mirro": true}``."""
+        if isinstance(data, str):
+            data = [data]
+        if isinstance(data, list):
+            names = {str(n).lower() for n in data}
+            data = {n: True for n in names}
+            data.setdefault("mirror", "mirror" in names or "mirro" in names)
+        if isinstance(data, dict):
+            data = dict(data)
+            if "mirro" in data:
+                data["mirror"] = data.pop("mirro")
+            for key in ("random_erasing", "color_jitter", "random_patch"):
+                if data.get(key) is True:
+                    data[key] = 0.5
+                elif data.get(key) is False:
+                    data[key] = 0.0
+        return data
+
+
+class DataParams(Section):
+    """Where and how images are read (new key ``data``)."""
+
+    layout: str = Field("auto", description="auto | market1501 | ... (see docs/datasets.md).")
+    cache: Literal["none", "ram", "device"] = Field(
+        "none", description="Decoded-image cache for the fast pipeline."
+    )
+    num_workers: int = Field(2, ge=0, description="Decode workers.")
+    flip_test: bool = Field(False, description="Average features of image and mirror at test.")
+    test_batch_size: int = Field(128, gt=0)
+
+
+class EvaluationParams(Section):
+    """On-the-fly evaluation after each epoch (seed key ``evaluation_params``)."""
+
+    type: str | None = Field(
+        None,
+        description="None | market_evaluate | classification_evaluate | a file "
+        "evaluate/<type>.py | package.module:function.",
+    )
+    metric: str | None = Field(None, description="Key deciding 'best' (default per evaluator).")
+    mode: Literal["max", "min"] = Field("max", description="Whether larger metric is better.")
+    ranks: list[int] = Field(default_factory=lambda: [1, 5, 10])
+    distance: Literal["euclidean", "cosine"] = "euclidean"
+    rerank: bool = Field(False, description="k-reciprocal re-ranking.")
+    query_expansion: int = Field(0, ge=0, description="Average query expansion top-k (0 = off).")
+    search_dirs: list[str] = Field(default_factory=list, description="Folders with evaluate/*.py.")
+    period: int = Field(1, ge=1, description="Evaluate every N epochs (and at the last).")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _none_string(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in ("none", "null", ""):
+            return None
+        return v
+
+
+class BatchSamplingParams(Section):
+    """PK sampling (seed key ``batch_sampling_params``)."""
+
+    class_balanced: bool = Field(False, description="Sample P identities x K images per batch.")
+    P: int | None = Field(None, gt=0, description="Identities per batch (default batch_size/K).")
+    K: int = Field(4, gt=0, description="Images per identity in a batch.")
+
+
+class Config(Section):
+    """A whole run: the seed's params.json plus reidkit's own keys (all optional)."""
+
+    batch_size: int = Field(64, gt=0, description="Batch size per GPU.")
+    batches_dir: str = Field(..., description="Dataset root folder or packed .lmdb store.")
+    data_augmentation: AugmentationParams = Field(default_factory=AugmentationParams)
+    epoch: int = Field(60, gt=0, description="Number of training epochs.")
+    imagenet_pretrain: Union[bool, str] = Field(
+        False, description="true = torchvision's ImageNet weights; a path = a local file."
+    )
+    img_h: int = Field(256, gt=0, description="Input image height.")
+    img_w: int = Field(128, gt=0, description="Input image width.")
+    lr: LrParams = Field(default_factory=LrParams)
+    model_params: ModelParams = Field(default_factory=ModelParams)
+    optimizer: Optimizer = Field("sgd", description="sgd | adam | adamw (case-insensitive).")
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    parallels: list[int] = Field(default_factory=list, description="GPU ids; [] = CPU/auto.")
+    pretrain_snapshot: str | None = Field(None, description="A reidkit checkpoint to start from.")
+    weight_decay: float = Field(5e-4, ge=0)
+    fine_tune: bool = Field(False, description="Train only the classifier.")
+    evaluation_params: EvaluationParams = Field(default_factory=EvaluationParams)
+    working_dir: str = Field("runs", description="Where runs are stored.")
+    sub_working_dir: str | None = Field(None, description="Run folder name (CLI flag too).")
+    tri_loss_margin: Union[float, Literal["soft_margin"]] = Field(
+        0.0, description="Batch-hard triplet margin; 'soft_margin'; 0 = off."
+    )
+    tri_loss_lambda_cls: float = Field(
+        1.0, ge=0, description="Weight of the classification loss (0 = off)."
+    )
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    center_loss_weight: float = Field(0.0, ge=0)
+    batch_sampling_params: BatchSamplingParams = Field(default_factory=BatchSamplingParams)
+    data: DataParams = Field(default_factory=DataParams)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    channels_last: bool = False
+    compile: bool = False
+    grad_clip: float = Field(0.0, ge=0, description="Max grad norm (0 = off).")
+    checkpoint_every_iters: int = Field(0, ge=0, description="Also save last.pth every N iters.")
+    log_every: int = Field(20, gt=0, description="Iterations between log lines.")
+    progress: bool = Field(True, description="Show a progress bar.")
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _lower_optimizer(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("tri_loss_margin", mode="before")
+    @classmethod
+    def _margin(cls, v: Any) -> Any:
+        if isinstance(v, str) and v != "soft_margin":
+            try:
+                return float(v)
+            except ValueError:
+                raise ValueError(f"must be a number >= 0 or 'soft_margin', got {v!r}") from None
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+            raise ValueError(f"must be a number >= 0 or 'soft_margin', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        bs = self.batch_sampling_params
+        if bs.class_balanced:
+            if self.batch_size % bs.K:
+                raise ValueError(
+                    f"batch_size: {self.batch_size} is not divisible by "
+                    f"batch_sampling_params.K={bs.K}; use a multiple of {bs.K}"
+                )
+            if bs.P is not None and bs.P * bs.K != self.batch_size:
+                raise ValueError(
+                    f"batch_sampling_params: P*K = {bs.P}*{bs.K} = {bs.P * bs.K} "
+                    f"must equal batch_size {self.batch_size}"
+                )
+        if not self.use_triplet and self.tri_loss_lambda_cls == 0:
+            raise ValueError(
+                "tri_loss_lambda_cls: 0 with tri_loss_margin 0 leaves no loss to train; "
+                "set one of them"
+            )
+        return self
+
+    @property
+    def use_triplet(self) -> bool:
+        """Whether the batch-hard triplet loss is on (margin > 0 or soft margin)."""
+        return self.tri_loss_margin == "soft_margin" or float(self.tri_loss_margin) > 0
+
+    @property
+    def num_identities_per_batch(self) -> int:
+        """P of PK sampling."""
+        return self.batch_size // self.batch_sampling_params.K
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder: working_dir/sub_working_dir (or working_dir alone)."""
+        base = Path(self.working_dir)
+        return base / self.sub_working_dir if self.sub_working_dir else base
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (what is saved beside a run and inside checkpoints)."""
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, overrides and error messages
+# --------------------------------------------------------------------------------------------
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or YAML file into a dict, with a one-line error on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _parse_value(text: str) -> Any:
+    """Interpret an override's value as JSON/YAML scalar or list when possible."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides to a nested dict (returns a new dict)."""
+    out = json.loads(json.dumps(data))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key.sub=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = out
+        for p in parts[:-1]:
+            if not isinstance(node.get(p, {}), dict):
+                raise ConfigError(f"override {item!r}: {p} is not a section")
+            node = node.setdefault(p, {})
+        node[parts[-1]] = _parse_value(value)
+    return out
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the field at ``loc`` (for typo suggestions)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return None
+    return model
+
+
+def _format_error(err: dict[str, Any], source: str) -> str:
+    """One line for one pydantic error: file, key, value and what is valid."""
+    loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    etype = err["type"]
+    if etype == "extra_forbidden":
+        model = _model_at(loc)
+        valid = sorted(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{source}: unknown key '{key}'{hint} (valid keys: {', '.join(valid)})"
+    if etype == "missing":
+        return f"{source}: missing required key '{key}'"
+    value = err.get("input")
+    msg = err["msg"].removeprefix("Value error, ")
+    if etype in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        close = difflib.get_close_matches(str(value), [e.strip("' ") for e in expected.split(",")])
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{source}: {key} = {value!r} is not valid: expected {expected}{hint}"
+    if not loc:
+        return f"{source}: {msg}"
+    return f"{source}: {key} = {value!r}: {msg}"
+
+
+def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Collapse pydantic's per-union-member errors to the first per key."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for e in errors:
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p))
+        loc = tuple(p for p in loc if p not in ("int", "float", "str", "bool", "list[int]"))
+        if loc in seen:
+            continue
+        seen.add(loc)
+        out.append({**e, "loc": loc})
+    return out
+
+
+def validate_config(data: dict[str, Any], source: str = "config") -> Config:
+    """Validate a dict into a ``Config``; raise ``ConfigError`` with one clear line."""
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        errors = _dedupe_union_errors(e.errors())
+        raise ConfigError(_format_error(errors[0], source)) from None
+    return cfg
+
+
+def check_paths(cfg: Config, source: str = "config") -> None:
+    """Fail early when files named by the config do not exist."""
+    if not Path(cfg.batches_dir).exists():
+        raise ConfigError(
+            f"{source}: batches_dir = {cfg.batches_dir!r}: no such dataset folder or .lmdb file "
+            "(create one with `reidkit synth DIR` or point it at Market-1501)"
+        )
+    for key in ("pretrain_snapshot",):
+        value = getattr(cfg, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{source}: {key} = {value!r}: file not found")
+    if isinstance(cfg.imagenet_pretrain, str) and not Path(cfg.imagenet_pretrain).is_file():
+        raise ConfigError(
+            f"{source}: imagenet_pretrain = {cfg.imagenet_pretrain!r}: file not found "
+            "(use true for torchvision's weights, false for none, or a path to a .pth file)"
+        )
+
+
+def load_config(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    sub_working_dir: str | None = None,
+    check_files: bool = True,
+) -> Config:
+    """Read, override, validate and (optionally) check the files of a params file."""
+    data = apply_overrides(read_config_file(path), overrides or [])
+    if sub_working_dir:
+        data["sub_working_dir"] = sub_working_dir
+    cfg = validate_config(data, source=str(path))
+    if check_files:
+        check_paths(cfg, source=str(path))
+    return cfg
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as JSON (the exact settings a run used)."""
+    Path(path).write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
