@@ -59,7 +59,9 @@ class LrParams(Section):
     min_lr: float = Field(0.0, ge=0, description="Floor of the cosine schedule.")
     warmup_epochs: float = Field(0, ge=0, description="Linear warm-up length in epochs.")
     warmup_factor: float = Field(0.1, gt=0, le=1, description="lr multiplier at step 0.")
-    warmup_method: Literal["linear", "constant"] = "linear"
+    warmup_method: Literal["linear", "constant"] = Field(
+        "linear", description="Ramp from warmup_factor to 1, or hold warmup_factor."
+    )
     bias_lr_factor: float = Field(1.0, gt=0, description="lr multiplier of bias parameters.")
     weight_decay_bias: float | None = Field(None, ge=0, description="Default weight_decay.")
 
@@ -99,12 +101,14 @@ class AugmentationParams(Section):
     """Training augmentation (seed key ``data_augmentation``); each switch is independent."""
 
     mirror: bool = Field(True, description="Random horizontal flip (the seed spells it 'mirro').")
-    flip_prob: float = Field(0.5, ge=0, le=1)
+    flip_prob: float = Field(0.5, ge=0, le=1, description="Probability of the mirror flip.")
     padding: int = Field(10, ge=0, description="Pad then random-crop back to size (0 = off).")
     random_erasing: float = Field(0.0, ge=0, le=1, description="Probability of random erasing.")
     color_jitter: float = Field(0.0, ge=0, le=1, description="Probability of colour jitter.")
     random_patch: float = Field(0.0, ge=0, le=1, description="Probability of random patch.")
-    auto_augment: Literal["none", "autoaugment", "randaugment"] = "none"
+    auto_augment: Literal["none", "autoaugment", "randaugment"] = Field(
+        "none", description="torchvision AutoAugment / RandAugment policy."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -137,7 +141,7 @@ class DataParams(Section):
     )
     num_workers: int = Field(2, ge=0, description="Decode workers.")
     flip_test: bool = Field(False, description="Average features of image and mirror at test.")
-    test_batch_size: int = Field(128, gt=0)
+    test_batch_size: int = Field(128, gt=0, description="Batch size of feature extraction.")
 
 
 class EvaluationParams(Section):
@@ -150,8 +154,10 @@ class EvaluationParams(Section):
     )
     metric: str | None = Field(None, description="Key deciding 'best' (default per evaluator).")
     mode: Literal["max", "min"] = Field("max", description="Whether larger metric is better.")
-    ranks: list[int] = Field(default_factory=lambda: [1, 5, 10])
-    distance: Literal["euclidean", "cosine"] = "euclidean"
+    ranks: list[int] = Field(default_factory=lambda: [1, 5, 10], description="CMC ranks.")
+    distance: Literal["euclidean", "cosine"] = Field(
+        "euclidean", description="Distance between embeddings."
+    )
     rerank: bool = Field(False, description="k-reciprocal re-ranking.")
     query_expansion: int = Field(0, ge=0, description="Average query expansion top-k (0 = off).")
     search_dirs: list[str] = Field(default_factory=list, description="Folders with evaluate/*.py.")
@@ -188,11 +194,11 @@ class Config(Section):
     lr: LrParams = Field(default_factory=LrParams)
     model_params: ModelParams = Field(default_factory=ModelParams)
     optimizer: Optimizer = Field("sgd", description="sgd | adam | adamw (case-insensitive).")
-    momentum: float = Field(0.9, ge=0, lt=1)
-    nesterov: bool = False
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
+    nesterov: bool = Field(False, description="SGD with Nesterov momentum.")
     parallels: list[int] = Field(default_factory=list, description="GPU ids; [] = CPU/auto.")
     pretrain_snapshot: str | None = Field(None, description="A reidkit checkpoint to start from.")
-    weight_decay: float = Field(5e-4, ge=0)
+    weight_decay: float = Field(5e-4, ge=0, description="L2 regularisation (seed key).")
     fine_tune: bool = Field(False, description="Train only the classifier.")
     evaluation_params: EvaluationParams = Field(default_factory=EvaluationParams)
     working_dir: str = Field("runs", description="Where runs are stored.")
@@ -203,15 +209,21 @@ class Config(Section):
     tri_loss_lambda_cls: float = Field(
         1.0, ge=0, description="Weight of the classification loss (0 = off)."
     )
-    label_smoothing: float = Field(0.1, ge=0, lt=1)
-    center_loss_weight: float = Field(0.0, ge=0)
+    label_smoothing: float = Field(
+        0.1, ge=0, lt=1, description="Label smoothing epsilon of the cross-entropy loss."
+    )
+    center_loss_weight: float = Field(0.0, ge=0, description="Weight of the center loss.")
     batch_sampling_params: BatchSamplingParams = Field(default_factory=BatchSamplingParams)
     data: DataParams = Field(default_factory=DataParams)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: Literal["off", "bf16", "fp16"] = "off"
-    channels_last: bool = False
-    compile: bool = False
+    seed: int = Field(0, description="Seed of every random generator (data order too).")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."
+    )
+    amp: Literal["off", "bf16", "fp16"] = Field(
+        "off", description="Automatic mixed precision (fp16 uses a grad scaler)."
+    )
+    channels_last: bool = Field(False, description="channels_last memory format.")
+    compile: bool = Field(False, description="torch.compile the model.")
     grad_clip: float = Field(0.0, ge=0, description="Max grad norm (0 = off).")
     checkpoint_every_iters: int = Field(0, ge=0, description="Also save last.pth every N iters.")
     log_every: int = Field(20, gt=0, description="Iterations between log lines.")
@@ -243,7 +255,7 @@ class Config(Section):
                     f"batch_size: {self.batch_size} is not divisible by "
                     f"batch_sampling_params.K={bs.K}; use a multiple of {bs.K}"
                 )
-            if bs.P is not None and bs.P * bs.K != self.batch_size:
+            if bs.P is not None and self.batch_size != bs.P * bs.K:
                 raise ValueError(
                     f"batch_sampling_params: P*K = {bs.P}*{bs.K} = {bs.P * bs.K} "
                     f"must equal batch_size {self.batch_size}"

@@ -1,0 +1,41 @@
+"""CLI verbs of the engine: ``train`` and ``runs``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``runs`` to the ``reidkit`` command."""
+    p = sub.add_parser("train", help="train a model from a params.json / .yaml file")
+    p.add_argument("-c", "--config", required=True, help="params.json or .yaml")
+    p.add_argument("--sub-working-dir", "--sub_working_dir", dest="sub_working_dir")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="continue from RUN/last.pth ('auto', the default when given alone) or a checkpoint",
+    )
+    p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
+    p.set_defaults(func=_train)
+
+    r = sub.add_parser("runs", help="list the runs under a working_dir with their best metric")
+    r.add_argument("working_dir")
+    r.set_defaults(func=_runs)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from reidkit.config import load_config
+    from reidkit.engine.launch import launch_training
+
+    cfg = load_config(args.config, args.overrides, sub_working_dir=args.sub_working_dir)
+    launch_training(cfg, resume=args.resume)
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from reidkit.engine.runs import list_runs, runs_table
+
+    print(runs_table(list_runs(args.working_dir)))
+    return 0

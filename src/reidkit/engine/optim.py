@@ -1,0 +1,146 @@
+"""Optimisers and learning-rate schedules from ``Config.lr`` / ``optimizer``.
+
+The schedule is always stepped once per iteration and computed from the iteration count, so
+warm-up is smooth and the seed's rule ("decay_step counts epochs, or iterations when
+class-balanced sampling is on") is only a matter of converting milestones to iterations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from reidkit.config import Config
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A pure function of the iteration: lr multiplier relative to each group's initial lr."""
+
+    total_iters: int
+    warmup_iters: int
+    warmup_factor: float
+    warmup_method: str
+    kind: str
+    milestones: tuple[int, ...]
+    gamma: float
+    min_factor: float
+
+    def __call__(self, it: int) -> float:
+        """lr factor at iteration ``it`` (0-based)."""
+        if self.kind == "cosine":
+            span = max(1, self.total_iters - self.warmup_iters)
+            progress = min(1.0, max(0, it - self.warmup_iters) / span)
+            factor = self.min_factor + (1 - self.min_factor) * 0.5 * (
+                1 + math.cos(math.pi * progress)
+            )
+        else:
+            passed = sum(1 for m in self.milestones if it >= m)
+            factor = self.gamma**passed
+        if it < self.warmup_iters:
+            if self.warmup_method == "constant":
+                warm = self.warmup_factor
+            else:
+                alpha = it / self.warmup_iters
+                warm = self.warmup_factor * (1 - alpha) + alpha
+            factor *= warm
+        return factor
+
+
+def decay_in_iterations(cfg: Config) -> bool:
+    """Whether ``decay_step`` counts iterations (the seed's rule for class-balanced sampling)."""
+    unit = cfg.lr.decay_unit
+    if unit == "auto":
+        return cfg.batch_sampling_params.class_balanced
+    return unit == "iteration"
+
+
+def build_schedule(cfg: Config, iters_per_epoch: int) -> Schedule:
+    """Turn ``cfg.lr`` into a per-iteration ``Schedule``."""
+    lr = cfg.lr
+    total = cfg.epoch * iters_per_epoch
+    unit = 1 if decay_in_iterations(cfg) else iters_per_epoch
+    if isinstance(lr.decay_step, int):
+        milestones = tuple(range(lr.decay_step * unit, total + 1, lr.decay_step * unit))
+    else:
+        milestones = tuple(s * unit for s in lr.decay_step)
+    return Schedule(
+        total_iters=total,
+        warmup_iters=int(round(lr.warmup_epochs * iters_per_epoch)),
+        warmup_factor=lr.warmup_factor,
+        warmup_method=lr.warmup_method,
+        kind="cosine" if lr.scheduler == "cosine" else "step",
+        milestones=milestones,
+        gamma=lr.gamma,
+        min_factor=lr.min_lr / lr.base_lr,
+    )
+
+
+def _groups(
+    named: Iterable[tuple[str, nn.Parameter]], lr: float, cfg: Config, tag: str
+) -> list[dict]:
+    """Split parameters into weight / bias groups with BoT's bias lr and decay rules."""
+    weights, biases = [], []
+    for name, p in named:
+        if not p.requires_grad:
+            continue
+        (biases if name.endswith("bias") else weights).append(p)
+    wd_bias = cfg.weight_decay if cfg.lr.weight_decay_bias is None else cfg.lr.weight_decay_bias
+    groups = []
+    if weights:
+        groups.append({"params": weights, "lr": lr, "weight_decay": cfg.weight_decay, "name": tag})
+    if biases:
+        groups.append(
+            {
+                "params": biases,
+                "lr": lr * cfg.lr.bias_lr_factor,
+                "weight_decay": wd_bias,
+                "name": f"{tag}.bias",
+            }
+        )
+    return groups
+
+
+def build_optimizer(
+    cfg: Config, model: nn.Module, extra: Iterable[nn.Parameter] = ()
+) -> torch.optim.Optimizer:
+    """SGD / Adam / AdamW with ``base_lr`` for the backbone and ``fc_lr`` for the head."""
+    head_ids = {id(p) for p in model.head_parameters()}
+    named = list(model.named_parameters())
+    backbone = [(n, p) for n, p in named if id(p) not in head_ids]
+    head = [(n, p) for n, p in named if id(p) in head_ids]
+    fc_lr = cfg.lr.fc_lr if cfg.lr.fc_lr is not None else cfg.lr.base_lr
+    groups = _groups(backbone, cfg.lr.base_lr, cfg, "backbone") + _groups(head, fc_lr, cfg, "head")
+    extra = [p for p in extra if p.requires_grad]
+    if extra:
+        groups.append({"params": extra, "lr": fc_lr, "weight_decay": 0.0, "name": "loss"})
+    if not groups:
+        from reidkit.utils.errors import ConfigError
+
+        raise ConfigError("nothing to train: every parameter is frozen (check fine_tune)")
+    factories: dict[str, Callable[[], torch.optim.Optimizer]] = {
+        "sgd": lambda: torch.optim.SGD(groups, momentum=cfg.momentum, nesterov=cfg.nesterov),
+        "adam": lambda: torch.optim.Adam(groups),
+        "adamw": lambda: torch.optim.AdamW(groups),
+    }
+    return factories[cfg.optimizer]()
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: Config, iters_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A LambdaLR over the per-iteration ``Schedule`` (step it after every optimiser step)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, build_schedule(cfg, iters_per_epoch))
+
+
+def lr_table(optimizer: torch.optim.Optimizer) -> str:
+    """A small text table of the parameter groups, printed at the start of training."""
+    rows = ["group            params      lr          weight_decay"]
+    for g in optimizer.param_groups:
+        n = sum(p.numel() for p in g["params"])
+        rows.append(f"{g.get('name', '?'):<16} {n:>10,}  {g['lr']:<11.3g} {g['weight_decay']:.3g}")
+    return "\n".join(rows)

@@ -1,0 +1,81 @@
+"""What a run shows: TensorBoard scalars, ``metrics.jsonl`` lines, and per-epoch summaries."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from torch.utils.tensorboard import SummaryWriter
+
+from reidkit.utils.logging import get_logger
+
+
+class RunLog:
+    """Writes a run's scalars to TensorBoard and one JSON line per epoch to metrics.jsonl."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self.writer: SummaryWriter | None = SummaryWriter(str(run_dir)) if enabled else None
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.log = get_logger()
+
+    def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
+        """Log ``prefix/key`` scalars at ``step``."""
+        if self.writer is None:
+            return
+        for key, value in values.items():
+            self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
+
+    def epoch_record(self, record: dict[str, Any]) -> None:
+        """Append one epoch's record to metrics.jsonl (flushed at once)."""
+        if not self.enabled:
+            return
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``rank1 0.912  mAP 0.734`` style text for logs."""
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            parts.append(f"{key} {value:.4f}")
+        else:
+            parts.append(f"{key} {value}")
+    return "  ".join(parts)
+
+
+def summary_table(rows: list[tuple[str, str]]) -> str:
+    """A two-column box table for the end-of-run summary."""
+    width = max(len(k) for k, _ in rows)
+    vwidth = max(len(v) for _, v in rows)
+    line = "+" + "-" * (width + 2) + "+" + "-" * (vwidth + 2) + "+"
+    body = [f"| {k:<{width}} | {v:>{vwidth}} |" for k, v in rows]
+    return "\n".join([line, *body, line])
+
+
+class Timer:
+    """Wall-clock seconds since construction or the last ``reset``."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def reset(self) -> None:
+        """Restart the clock."""
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return time.perf_counter() - self.start

@@ -1,0 +1,65 @@
+"""``reidkit runs``: the runs under a working_dir and how far each got."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from reidkit.engine.runlog import summary_table
+from reidkit.utils.errors import ReidkitError
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    records = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill; the rest is still useful
+    return records
+
+
+def list_runs(working_dir: str | Path) -> list[dict[str, Any]]:
+    """One dict per run folder (a folder with config.json) below ``working_dir``."""
+    root = Path(working_dir)
+    if not root.is_dir():
+        raise ReidkitError(f"{root}: no such working_dir")
+    runs = []
+    for cfg_path in sorted(root.rglob("config.json")):
+        run = cfg_path.parent
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        records = _read_records(run / "metrics.jsonl")
+        ev = cfg.get("evaluation_params", {})
+        metric = ev.get("metric") or (
+            "top1" if ev.get("type") == "classification_evaluate" else "mAP"
+        )
+        best = [r for r in records if r.get("best") and r.get("eval")]
+        runs.append(
+            {
+                "run": str(run.relative_to(root)) if run != root else ".",
+                "epochs": f"{records[-1]['epoch'] if records else 0}/{cfg.get('epoch')}",
+                "backbone": cfg.get("model_params", {}).get("backbone", "?"),
+                "metric": metric,
+                "best": best[-1]["eval"].get(metric) if best else None,
+                "best_epoch": best[-1]["epoch"] if best else None,
+            }
+        )
+    return runs
+
+
+def runs_table(runs: list[dict[str, Any]]) -> str:
+    """A plain table of ``list_runs`` output."""
+    if not runs:
+        return "no runs found"
+    header = f"{'run':<30} {'epochs':>9} {'backbone':<14} {'best':>16} {'at':>4}"
+    lines = [header, "-" * len(header)]
+    for r in runs:
+        best = f"{r['metric']} {r['best']:.4f}" if isinstance(r["best"], float) else "-"
+        at = str(r["best_epoch"] or "-")
+        lines.append(f"{r['run']:<30} {r['epochs']:>9} {r['backbone']:<14} {best:>16} {at:>4}")
+    return "\n".join(lines)
+
+
+__all__ = ["list_runs", "runs_table", "summary_table"]

@@ -1,0 +1,332 @@
+"""The training loop: train an epoch, checkpoint, evaluate, keep the best, log everything."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from reidkit.config import Config, save_config
+from reidkit.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from reidkit.engine.optim import build_optimizer, build_scheduler, lr_table
+from reidkit.engine.runlog import RunLog, Timer, format_metrics, summary_table
+from reidkit.engine.setup import resolve_device, seed_everything
+from reidkit.utils.errors import CheckpointError, ReidkitError
+from reidkit.utils.logging import get_logger, setup_logging
+
+
+class TrainingError(ReidkitError):
+    """Training cannot go on (a NaN loss, say); the message names the step and checkpoint."""
+
+
+@dataclass
+class TrainState:
+    """Progress that survives a resume."""
+
+    epoch: int = 0  # epochs completed
+    iteration: int = 0  # optimiser steps taken
+    best_metric: float | None = None
+    best_epoch: int = 0
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Trainer:
+    """Owns one run: data, model, loss, optimiser, schedule, evaluator and run folder."""
+
+    def __init__(self, cfg: Config, resume: str | None = None, rank: int = 0, world: int = 1):
+        from reidkit.data import build_dataset, build_train_loader
+        from reidkit.losses import build_loss
+        from reidkit.models import apply_fine_tune, build_model, load_pretrain_snapshot
+
+        self.cfg, self.rank, self.world = cfg, rank, world
+        self.main = rank == 0
+        self.run_dir = cfg.run_dir
+        self.log = get_logger()
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            setup_logging(self.run_dir / "train.log")
+            save_config(cfg, self.run_dir / "config.json")
+        self.device = resolve_device(cfg, rank)
+        seed_everything(cfg.seed + rank)
+        self.dataset = build_dataset(cfg)
+        self.loader = build_train_loader(cfg, self.dataset, self.device)
+        self.num_classes = self.dataset.num_train_ids
+        self.model = build_model(cfg, self.num_classes)
+        if cfg.pretrain_snapshot:
+            load_pretrain_snapshot(self.model, cfg.pretrain_snapshot)
+        if cfg.fine_tune:
+            trainable = apply_fine_tune(self.model)
+            self.log.info(f"fine_tune: training the classifier only ({trainable:,} parameters)")
+        self.model.to(self.device)
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.loss = build_loss(cfg, self.num_classes).to(self.device)
+        self.optimizer = build_optimizer(cfg, self.model, self.loss.parameters())
+        self.scheduler = build_scheduler(self.optimizer, cfg, len(self.loader))
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=cfg.amp == "fp16" and self.device.type == "cuda"
+        )
+        self.evaluator = self._find_evaluator()
+        self.state = TrainState()
+        self.runlog = RunLog(self.run_dir, enabled=self.main)
+        if resume:
+            self._resume(resume)
+        self._log_start()
+
+    # ------------------------------------------------------------------ setup helpers
+    def _find_evaluator(self) -> Any:
+        ev = self.cfg.evaluation_params
+        if ev.type is None:
+            return None
+        from reidkit.evaluation import default_metric, get_evaluator
+
+        self.metric_name = ev.metric or default_metric(ev.type)
+        return get_evaluator(ev.type, ev.search_dirs)
+
+    def _log_start(self) -> None:
+        cfg, ds = self.cfg, self.dataset
+        n_params = sum(p.numel() for p in self.model.parameters())
+        self.log.info(f"run folder: {self.run_dir}")
+        self.log.info(
+            f"data: {ds.name}  train {len(ds.train)} images / {ds.num_train_ids} ids  "
+            f"query {len(ds.query)}  gallery {len(ds.gallery)}"
+        )
+        self.log.info(
+            f"model: {cfg.model_params.backbone} ({n_params / 1e6:.2f}M params) on {self.device}, "
+            f"{len(self.loader)} iterations/epoch x {cfg.epoch} epochs"
+        )
+        self.log.info("optimizer %s\n%s", cfg.optimizer, lr_table(self.optimizer))
+
+    def _autocast(self) -> Any:
+        if self.cfg.amp == "off":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state_dict(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "model": self.model.state_dict(),
+            "loss": self.loss.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": s.epoch,
+            "iteration": s.iteration,
+            "best_metric": s.best_metric,
+            "best_epoch": s.best_epoch,
+            "metrics": s.last_metrics,
+            "config": self.cfg.to_dict(),
+            "num_classes": self.num_classes,
+            "rng": rng_state(),
+        }
+
+    def _save_last(self) -> None:
+        if self.main:
+            save_checkpoint(self._state_dict(), self.run_dir / "last.pth")
+
+    def _resume(self, path: str) -> None:
+        ckpt_path = self.run_dir / "last.pth" if path == "auto" else Path(path)
+        if path == "auto" and not ckpt_path.exists():
+            self.log.info("resume auto: no last.pth yet, starting fresh")
+            return
+        ckpt = load_checkpoint(ckpt_path, map_location=self.device)
+        from reidkit.engine.resume import check_resume_compatible
+
+        check_resume_compatible(ckpt.get("config", {}), self.cfg.to_dict(), ckpt_path)
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.loss.load_state_dict(ckpt.get("loss", {}))
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            first = str(e).strip().splitlines()[0]
+            raise CheckpointError(f"{ckpt_path}: cannot resume from it ({first})") from None
+        self.state = TrainState(
+            epoch=int(ckpt["epoch"]),
+            iteration=int(ckpt["iteration"]),
+            best_metric=ckpt.get("best_metric"),
+            best_epoch=int(ckpt.get("best_epoch", 0)),
+            last_metrics=dict(ckpt.get("metrics") or {}),
+        )
+        set_rng_state(ckpt["rng"])
+        self.log.info(f"resumed from {ckpt_path} at epoch {self.state.epoch}")
+
+    # ------------------------------------------------------------------ the loop
+    def train_step(self, images: torch.Tensor, pids: torch.Tensor) -> dict[str, float]:
+        """One optimiser step; returns the loss terms as floats."""
+        if self.cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            outputs = self.model(images, pids)
+            total, terms = self.loss(outputs, pids)
+        if not torch.isfinite(total):
+            last = self.run_dir / "last.pth"
+            where = f"last good checkpoint: {last}" if last.exists() else "no checkpoint yet"
+            raise TrainingError(
+                f"loss is {total.item()} at epoch {self.state.epoch + 1} iteration "
+                f"{self.state.iteration}; {where} (try a lower lr, amp off, or grad_clip)"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.state.iteration += 1
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        values["total"] = float(total.detach())
+        return values
+
+    def train_epoch(self) -> dict[str, float]:
+        """Train one epoch; returns the mean of each loss term, lr and images/s."""
+        epoch = self.state.epoch
+        self.model.train()
+        self.loader.set_epoch(epoch)
+        if hasattr(self.model, "set_epoch"):
+            self.model.set_epoch(epoch)
+        sums: dict[str, float] = {}
+        n_images, timer = 0, Timer()
+        bar = tqdm(
+            self.loader,
+            desc=f"epoch {epoch + 1}/{self.cfg.epoch}",
+            disable=not (self.cfg.progress and self.main),
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for step, batch in enumerate(bar):
+            terms = self.train_step(batch.images, batch.pids)
+            n_images += batch.images.shape[0]
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            lr = self.optimizer.param_groups[0]["lr"]
+            if self.main and (step % self.cfg.log_every == 0):
+                self.runlog.scalars("loss", terms, self.state.iteration)
+                self.runlog.scalars("lr", {"base": lr}, self.state.iteration)
+            bar.set_postfix(loss=f"{terms['total']:.3f}", lr=f"{lr:.2e}")
+        steps = max(1, len(self.loader))
+        means = {k: v / steps for k, v in sums.items()}
+        means["lr"] = self.optimizer.param_groups[0]["lr"]
+        means["images_per_s"] = n_images / max(timer.elapsed, 1e-9)
+        means["epoch_s"] = timer.elapsed
+        return means
+
+    def evaluate(self) -> dict[str, float]:
+        """Run the configured evaluator on the current model."""
+        from reidkit.evaluation import run_evaluator
+
+        self.model.eval()
+        with torch.inference_mode():
+            metrics = run_evaluator(
+                self.evaluator,
+                self.cfg,
+                self.model,
+                dataset=self.dataset,
+                device=self.device,
+                writer=self.runlog.writer,
+                epoch=self.state.epoch,
+            )
+        self.model.train()
+        return metrics
+
+    def _is_better(self, value: float) -> bool:
+        best = self.state.best_metric
+        if best is None:
+            return True
+        return value > best if self.cfg.evaluation_params.mode == "max" else value < best
+
+    def _after_epoch(self, train_stats: dict[str, float]) -> None:
+        """Evaluate (if due), update best.pth, write last.pth and the epoch record."""
+        s, cfg = self.state, self.cfg
+        s.epoch += 1
+        period = cfg.evaluation_params.period
+        due = self.evaluator is not None and (s.epoch % period == 0 or s.epoch == cfg.epoch)
+        metrics: dict[str, float] = {}
+        if due and self.main:
+            try:
+                metrics = self.evaluate()
+            except ReidkitError:
+                self._save_last()
+                raise
+            if self.metric_name not in metrics:
+                self._save_last()
+                raise ReidkitError(
+                    f"evaluation_params.metric = {self.metric_name!r} is not among the "
+                    f"evaluator's results: {', '.join(sorted(metrics))}"
+                )
+            s.last_metrics = metrics
+            improved = self._is_better(float(metrics[self.metric_name]))
+            if improved:
+                s.best_metric, s.best_epoch = float(metrics[self.metric_name]), s.epoch
+        else:
+            improved = self.evaluator is None
+        self._save_last()
+        if self.main and improved:
+            shutil.copyfile(self.run_dir / "last.pth", self.run_dir / ".best.pth.tmp")
+            Path(self.run_dir / ".best.pth.tmp").replace(self.run_dir / "best.pth")
+        self._report_epoch(train_stats, metrics, improved)
+
+    def _report_epoch(self, stats: dict[str, float], metrics: dict[str, float], best: bool) -> None:
+        if not self.main:
+            return
+        s = self.state
+        self.runlog.scalars("epoch", stats, s.epoch)
+        if metrics:
+            self.runlog.scalars("eval", metrics, s.epoch)
+        record = {"epoch": s.epoch, "iteration": s.iteration, "train": stats, "eval": metrics}
+        record["best"] = best
+        self.runlog.epoch_record(record)
+        mark = "  * best" if best and metrics else ""
+        self.log.info(
+            f"epoch {s.epoch}/{self.cfg.epoch}  loss {stats.get('total', math.nan):.4f}  "
+            f"lr {stats['lr']:.2e}  {stats['images_per_s']:.0f} img/s  {stats['epoch_s']:.1f}s"
+            + (f"  | {format_metrics(metrics)}{mark}" if metrics else "")
+        )
+
+    def fit(self) -> dict[str, Any]:
+        """Train the remaining epochs; returns a summary dict."""
+        timer = Timer()
+        try:
+            while self.state.epoch < self.cfg.epoch:
+                stats = self.train_epoch()
+                self._after_epoch(stats)
+        finally:
+            self.runlog.close()
+        summary = {
+            "run_dir": str(self.run_dir),
+            "epochs": self.state.epoch,
+            "best_epoch": self.state.best_epoch,
+            "best_metric": self.state.best_metric,
+            "metrics": self.state.last_metrics,
+            "seconds": timer.elapsed,
+        }
+        if self.main:
+            self._log_summary(summary)
+        return summary
+
+    def _log_summary(self, summary: dict[str, Any]) -> None:
+        rows = [("run", str(self.run_dir)), ("epochs", str(summary["epochs"]))]
+        rows.append(("train time", f"{summary['seconds']:.1f} s"))
+        if self.evaluator is not None and summary["best_metric"] is not None:
+            rows.append((f"best {self.metric_name}", f"{summary['best_metric']:.4f}"))
+            rows.append(("best epoch", str(summary["best_epoch"])))
+            rows += [
+                (k, f"{v:.4f}" if isinstance(v, float) else str(v))
+                for k, v in summary["metrics"].items()
+            ]
+        self.log.info("\n" + summary_table(rows))
+
+
+def train(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train a model as ``cfg`` describes (one process); the public entry point of the engine."""
+    return Trainer(cfg, resume=resume).fit()
