@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from reidkit.config import Config, apply_overrides, load_config, validate_config
 from reidkit.utils.errors import ConfigError
@@ -71,7 +72,7 @@ def test_yaml_and_overrides(tmp_path: Path, params: dict) -> None:
 
 def test_config_is_immutable(params: dict) -> None:
     cfg = validate_config(params)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.batch_size = 3  # type: ignore[misc]
 
 
