@@ -224,6 +224,7 @@ class Config(Section):
     )
     channels_last: bool = Field(False, description="channels_last memory format.")
     compile: bool = Field(False, description="torch.compile the model.")
+    sync_bn: bool = Field(False, description="SyncBatchNorm across GPUs in DDP training.")
     grad_clip: float = Field(0.0, ge=0, description="Max grad norm (0 = off).")
     checkpoint_every_iters: int = Field(0, ge=0, description="Also save last.pth every N iters.")
     log_every: int = Field(20, gt=0, description="Iterations between log lines.")

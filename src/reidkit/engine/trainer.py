@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from reidkit.config import Config, save_config
 from reidkit.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from reidkit.engine.distributed import barrier, wrap_ddp
 from reidkit.engine.optim import build_optimizer, build_scheduler, lr_table
 from reidkit.engine.runlog import RunLog, Timer, format_metrics, summary_table
 from reidkit.engine.setup import resolve_device, seed_everything
@@ -52,10 +53,14 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             setup_logging(self.run_dir / "train.log")
             save_config(cfg, self.run_dir / "config.json")
+        else:
+            setup_logging(None, console=False)
         self.device = resolve_device(cfg, rank)
         seed_everything(cfg.seed + rank)
         self.dataset = build_dataset(cfg)
-        self.loader = build_train_loader(cfg, self.dataset, self.device)
+        self.loader = build_train_loader(
+            cfg, self.dataset, self.device, rank=rank, world_size=world
+        )
         self.num_classes = self.dataset.num_train_ids
         self.model = build_model(cfg, self.num_classes)
         if cfg.pretrain_snapshot:
@@ -66,6 +71,9 @@ class Trainer:
         self.model.to(self.device)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.net = wrap_ddp(self.model, self.device, cfg.sync_bn) if world > 1 else self.model
+        if cfg.compile:
+            self.net = torch.compile(self.net)
         self.loss = build_loss(cfg, self.num_classes).to(self.device)
         self.optimizer = build_optimizer(cfg, self.model, self.loss.parameters())
         self.scheduler = build_scheduler(self.optimizer, cfg, len(self.loader))
@@ -166,7 +174,7 @@ class Trainer:
         if self.cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            outputs = self.model(images, pids)
+            outputs = self.net(images, pids)
             total, terms = self.loss(outputs, pids)
         if not torch.isfinite(total):
             last = self.run_dir / "last.pth"
@@ -271,6 +279,7 @@ class Trainer:
         else:
             improved = self.evaluator is None
         self._save_last()
+        barrier()
         if self.main and improved:
             shutil.copyfile(self.run_dir / "last.pth", self.run_dir / ".best.pth.tmp")
             Path(self.run_dir / ".best.pth.tmp").replace(self.run_dir / "best.pth")
