@@ -1,0 +1,137 @@
+"""Built-in evaluators: ``market_evaluate`` (ReID retrieval) and ``classification_evaluate``.
+
+Both follow the evaluator contract ``run_eval(config, model, *, dataset, device, writer=None,
+epoch=None) -> dict[str, float]``. The data package is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from reidkit.evaluation.features import embed_batch, extract_features
+from reidkit.evaluation.metrics import evaluate_reid
+from reidkit.utils.errors import DataError
+
+
+def _test_loader(config: Any, records: Any, dataset: Any, device: torch.device) -> Any:
+    from reidkit.data import build_test_loader
+
+    return build_test_loader(config, records, dataset.source, device)
+
+
+def market_evaluate(
+    config: Any,
+    model: nn.Module,
+    *,
+    dataset: Any,
+    device: torch.device | str,
+    writer: Any = None,
+    epoch: int | None = None,
+) -> dict[str, float]:
+    """Rank-k, mAP and mINP of ``dataset.query`` against ``dataset.gallery`` (Market protocol).
+
+    Uses ``config.evaluation_params`` (ranks, distance) and ``config.data.flip_test``.
+    """
+    if not dataset.query or not dataset.gallery:
+        raise DataError(
+            f"market_evaluate: dataset {dataset.name!r} has {len(dataset.query)} query and "
+            f"{len(dataset.gallery)} gallery images; both must be non-empty"
+        )
+    device = torch.device(device)
+    ev = config.evaluation_params
+    flip = config.data.flip_test
+    qf, q_pids, q_camids = extract_features(
+        model, _test_loader(config, dataset.query, dataset, device), device, flip=flip
+    )
+    gf, g_pids, g_camids = extract_features(
+        model, _test_loader(config, dataset.gallery, dataset, device), device, flip=flip
+    )
+    return evaluate_reid(
+        qf, gf, q_pids, g_pids, q_camids, g_camids, ranks=ev.ranks, distance=ev.distance
+    )
+
+
+def classifier_logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Class scores of a ReidModel in eval mode: its classifier applied to the embedding.
+
+    Multi-part heads (a list of logits) are averaged.
+    """
+    classifier = getattr(model, "classifier", None)
+    if classifier is None:
+        raise DataError(
+            f"classification_evaluate: model {type(model).__name__} has no .classifier; "
+            "use a ReidModel trained with a classification loss"
+        )
+    logits = classifier(embed_batch(model, images))
+    if isinstance(logits, (list, tuple)):
+        logits = torch.stack([x.float() for x in logits]).mean(0)
+    return logits.float()
+
+
+def classification_accuracy(
+    logits: torch.Tensor, labels: torch.Tensor, num_classes: int, class_names: Any = None
+) -> dict[str, float]:
+    """top-1, top-5, mean per-class accuracy and ``acc/<class>`` for each class present."""
+    labels = labels.to(logits.device)
+    k = min(5, logits.shape[1])
+    top = logits.topk(k, dim=1).indices
+    hit1 = top[:, 0] == labels
+    hit5 = (top == labels[:, None]).any(1)
+    out = {"top1": float(hit1.double().mean()), "top5": float(hit5.double().mean())}
+    per_class = []
+    for c in range(num_classes):
+        sel = labels == c
+        if bool(sel.any()):
+            acc = float(hit1[sel].double().mean())
+            per_class.append(acc)
+            name = class_names[c] if class_names and c < len(class_names) else str(c)
+            out[f"acc/{name}"] = acc
+    out["mean_class_acc"] = sum(per_class) / len(per_class) if per_class else 0.0
+    out["num_images"] = float(labels.numel())
+    return out
+
+
+def classification_evaluate(
+    config: Any,
+    model: nn.Module,
+    *,
+    dataset: Any,
+    device: torch.device | str,
+    writer: Any = None,
+    epoch: int | None = None,
+) -> dict[str, float]:
+    """Top-1 / top-5 / per-class accuracy of the classifier on ``dataset.query`` (the val split).
+
+    The labels are the query records' pids, which must be the class indices used in training
+    (``0 .. num_train_ids - 1``).
+    """
+    if not dataset.query:
+        raise DataError(
+            f"classification_evaluate: dataset {dataset.name!r} has no validation (query) images"
+        )
+    device = torch.device(device)
+    loader = _test_loader(config, dataset.query, dataset, device)
+    logits, labels = [], []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                logits.append(classifier_logits(model, batch.images.to(device)))
+                labels.append(torch.as_tensor(batch.pids, dtype=torch.int64).reshape(-1))
+    finally:
+        model.train(was_training)
+    all_logits = torch.cat(logits)
+    all_labels = torch.cat(labels).to(all_logits.device)
+    num_classes = all_logits.shape[1]
+    bad = (all_labels < 0) | (all_labels >= num_classes)
+    if bool(bad.any()):
+        raise DataError(
+            f"classification_evaluate: validation label {int(all_labels[bad][0])} is outside "
+            f"the classifier's 0..{num_classes - 1}; the val split must use the train classes"
+        )
+    names = getattr(dataset, "class_names", None)
+    return classification_accuracy(all_logits, all_labels, num_classes, names)

@@ -1,0 +1,86 @@
+"""Feature extraction at test time: run a model over a test loader and collect embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from reidkit.utils.errors import DataError
+
+
+def _batch_fields(batch: Any) -> tuple[torch.Tensor, Any, Any]:
+    """(images, pids, camids) of a loader batch (a ``Batch`` or a 3-tuple)."""
+    if hasattr(batch, "images"):
+        return batch.images, batch.pids, batch.camids
+    if isinstance(batch, (tuple, list)) and len(batch) == 3:
+        return batch[0], batch[1], batch[2]
+    raise DataError(
+        f"extract_features: a test loader batch must have .images .pids .camids, "
+        f"got {type(batch).__name__}"
+    )
+
+
+def _resize(images: torch.Tensor, scale: float) -> torch.Tensor:
+    """Rescale a NCHW batch by ``scale`` (bilinear, antialiased when shrinking)."""
+    if scale == 1.0:
+        return images
+    h, w = images.shape[-2:]
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return nn.functional.interpolate(
+        images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1.0
+    )
+
+
+def embed_batch(
+    model: nn.Module, images: torch.Tensor, flip: bool = False, scales: Sequence[float] = (1.0,)
+) -> torch.Tensor:
+    """The model's eval embedding of one batch, averaged over flips and scales (float32)."""
+    total: torch.Tensor | None = None
+    count = 0
+    for scale in scales:
+        x = _resize(images, float(scale))
+        views = [x, x.flip(-1)] if flip else [x]
+        for v in views:
+            out = model(v)
+            if isinstance(out, dict):
+                out = out.get("neck", out.get("embedding"))
+            out = out.float()
+            total = out if total is None else total + out
+            count += 1
+    assert total is not None
+    return total / count
+
+
+def extract_features(
+    model: nn.Module,
+    loader: Iterable[Any],
+    device: torch.device | str,
+    flip: bool = False,
+    scales: Sequence[float] = (1.0,),
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Embed every image of a test loader: returns ``(feats (N, D), pids (N,), camids (N,))``.
+
+    The model is put in eval mode for the pass (and restored afterwards), runs under
+    ``torch.inference_mode``; with ``flip`` the embedding of the mirrored image is averaged
+    in, and each entry of ``scales`` adds a resized view. Features stay on ``device``.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    feats, pids, camids = [], [], []
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                images, p, c = _batch_fields(batch)
+                images = images.to(device, non_blocking=True)
+                feats.append(embed_batch(model, images, flip=flip, scales=scales))
+                pids.append(torch.as_tensor(p, dtype=torch.int64).reshape(-1).to(device))
+                camids.append(torch.as_tensor(c, dtype=torch.int64).reshape(-1).to(device))
+    finally:
+        model.train(was_training)
+    if not feats:
+        raise DataError("extract_features: the loader yielded no images")
+    return torch.cat(feats), torch.cat(pids), torch.cat(camids)
