@@ -1,0 +1,28 @@
+"""Deployment: ONNX export checked with onnxruntime, an embedder, feature extraction, search.
+
+Names are imported lazily so ``import reidkit.deploy`` does not load torch or onnx.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ExportReport": "reidkit.deploy.export",
+    "export_onnx": "reidkit.deploy.export",
+    "check_parity": "reidkit.deploy.export",
+    "export_run": "reidkit.deploy.run_export",
+    "resolve_checkpoint": "reidkit.deploy.run_export",
+    "OnnxModelInfo": "reidkit.deploy.onnx_meta",
+    "read_onnx_info": "reidkit.deploy.onnx_meta",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reidkit.deploy' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

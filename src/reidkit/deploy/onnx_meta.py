@@ -1,0 +1,159 @@
+"""The self-description stored in every exported model (ONNX ``metadata_props``).
+
+A deployer (or ``Embedder.from_onnx``) reads these keys to know how to feed the graph and how to
+compare its outputs; they are what makes a file "ours". All values are strings; lists are JSON.
+
+| key | meaning |
+| --- | --- |
+| ``reidkit_format`` | version of this metadata scheme (``"1"``) |
+| ``reidkit_version`` | reidkit version that exported the model |
+| ``input_name`` / ``output_name`` | graph input / output names |
+| ``input_format`` | ``float-nchw`` (normalised) or ``uint8-nhwc`` / ``uint8-nchw`` (raw crops) |
+| ``input_height`` / ``input_width`` | the size the network sees |
+| ``mean`` / ``std`` | per-channel normalisation of [0, 1] RGB (JSON lists) |
+| ``embedding_dim`` | D of the (B, D) output |
+| ``distance`` | ``euclidean`` or ``cosine``: how embeddings are compared |
+| ``l2_normalized`` | ``true`` when the output rows have unit norm |
+| ``precision`` | ``fp32`` or ``fp16`` (compute inside the graph; I/O stays float32) |
+| ``config_sha256`` | hash of the training config (empty when exported from a bare module) |
+| ``backbone`` | backbone name from the config (empty when unknown) |
+| ``exporter`` | ``torchscript`` or ``dynamo`` (which ``torch.onnx`` path produced it) |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+from google.protobuf.message import DecodeError
+
+from reidkit.deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD, INPUT_FORMATS
+from reidkit.utils.errors import ExportError
+
+METADATA_FORMAT = "1"
+DISTANCES = ("euclidean", "cosine")
+
+
+@dataclass(frozen=True)
+class OnnxModelInfo:
+    """What an exported model says about itself (see the module docstring)."""
+
+    input_format: str
+    img_h: int
+    img_w: int
+    embedding_dim: int
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    distance: str = "euclidean"
+    l2_normalized: bool = False
+    precision: str = "fp32"
+    input_name: str = "images"
+    output_name: str = "embeddings"
+    config_sha256: str = ""
+    backbone: str = ""
+    exporter: str = ""
+    reidkit_version: str = field(default_factory=lambda: _version())
+
+    def to_metadata(self) -> dict[str, str]:
+        """The string key/value pairs written into ``metadata_props``."""
+        return {
+            "reidkit_format": METADATA_FORMAT,
+            "reidkit_version": self.reidkit_version,
+            "input_name": self.input_name,
+            "output_name": self.output_name,
+            "input_format": self.input_format,
+            "input_height": str(self.img_h),
+            "input_width": str(self.img_w),
+            "mean": json.dumps(list(self.mean)),
+            "std": json.dumps(list(self.std)),
+            "embedding_dim": str(self.embedding_dim),
+            "distance": self.distance,
+            "l2_normalized": "true" if self.l2_normalized else "false",
+            "precision": self.precision,
+            "config_sha256": self.config_sha256,
+            "backbone": self.backbone,
+            "exporter": self.exporter,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str], source: str) -> OnnxModelInfo:
+        """Parse ``metadata_props``; ``ExportError`` naming the key when a value is wrong."""
+        if meta.get("reidkit_format") != METADATA_FORMAT:
+            raise ExportError(
+                f"{source}: not an ONNX model exported by reidkit (no reidkit metadata); "
+                "export one with `reidkit export RUN_DIR`"
+            )
+        try:
+            info = cls(
+                input_format=meta["input_format"],
+                img_h=int(meta["input_height"]),
+                img_w=int(meta["input_width"]),
+                embedding_dim=int(meta["embedding_dim"]),
+                mean=tuple(float(v) for v in json.loads(meta["mean"])),
+                std=tuple(float(v) for v in json.loads(meta["std"])),
+                distance=meta["distance"],
+                l2_normalized=meta["l2_normalized"] == "true",
+                precision=meta["precision"],
+                input_name=meta["input_name"],
+                output_name=meta["output_name"],
+                config_sha256=meta.get("config_sha256", ""),
+                backbone=meta.get("backbone", ""),
+                exporter=meta.get("exporter", ""),
+                reidkit_version=meta.get("reidkit_version", ""),
+            )
+        except (KeyError, ValueError, TypeError) as e:
+            msg = f"{source}: reidkit metadata is damaged ({type(e).__name__}: {e})"
+            raise ExportError(msg) from None
+        if info.input_format not in INPUT_FORMATS or info.distance not in DISTANCES:
+            raise ExportError(
+                f"{source}: reidkit metadata has input_format={info.input_format!r}, "
+                f"distance={info.distance!r}; expected one of {INPUT_FORMATS} and {DISTANCES}"
+            )
+        return info
+
+
+def _version() -> str:
+    from reidkit import __version__
+
+    return __version__
+
+
+def config_hash(config: dict[str, Any] | None) -> str:
+    """A stable sha256 of a config dict (keys sorted), or ``""`` when there is none."""
+    if not config:
+        return ""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_onnx(path: str | Path) -> onnx.ModelProto:
+    """Read an ONNX file; ``ExportError`` for a missing, empty or corrupt file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: ONNX file not found")
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, OSError, ValueError, RuntimeError) as e:
+        raise ExportError(f"{path}: not a valid ONNX file ({type(e).__name__})") from None
+    if not model.graph.node or not model.graph.input or not model.graph.output:
+        raise ExportError(f"{path}: not a valid ONNX file (empty graph)")
+    return model
+
+
+def read_onnx_info(path: str | Path) -> OnnxModelInfo:
+    """The reidkit metadata of an exported model; ``ExportError`` if the file is not ours."""
+    proto = load_onnx(path)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    return OnnxModelInfo.from_metadata(meta, str(path))
+
+
+def set_metadata(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
+    """Replace ``proto``'s metadata_props with ``meta`` (keys sorted for stable files)."""
+    del proto.metadata_props[:]
+    for key in sorted(meta):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, meta[key]

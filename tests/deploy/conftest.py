@@ -1,0 +1,82 @@
+"""Shared fixtures of the deploy tests: a tiny real ReidModel, a run folder, real image files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+IMG_H, IMG_W = 64, 32
+
+
+def make_model(backbone: str = "resnet18", seed: int = 0, num_classes: int = 5) -> torch.nn.Module:
+    """A deterministic, untrained ReidModel in eval mode (BN statistics made non-trivial)."""
+    from reidkit.models import ReidModel
+
+    torch.manual_seed(seed)
+    model = ReidModel(backbone, num_classes)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> torch.nn.Module:
+    """ResNet-18 ReidModel (512-d BNNeck embedding) at 64x32."""
+    return make_model()
+
+
+def write_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """``count`` smooth random RGB images of assorted sizes as JPEG/PNG files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in range(count):
+        h, w = int(rng.integers(60, 140)), int(rng.integers(30, 70))
+        base = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3)).astype(np.uint8)
+        img = Image.fromarray(base).resize((w, h), Image.BILINEAR)
+        path = folder / f"{i:04d}_c{i % 3 + 1}s1_{i:06d}_00.{'png' if i % 2 else 'jpg'}"
+        img.save(path)
+        files.append(path)
+    return files
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 6 real image files."""
+    folder = tmp_path_factory.mktemp("images")
+    write_images(folder, 6)
+    return folder
+
+
+def make_run(run: Path, data: Path, backbone: str = "resnet18", name: str = "best.pth") -> Path:
+    """A run folder with a real reidkit checkpoint of an untrained model; returns the file."""
+    from reidkit.config import save_config, validate_config
+    from reidkit.engine.checkpoint import save_checkpoint
+    from reidkit.models import build_model
+
+    cfg = validate_config(
+        {
+            "batches_dir": str(data),
+            "working_dir": str(run.parent),
+            "sub_working_dir": run.name,
+            "img_h": IMG_H,
+            "img_w": IMG_W,
+            "model_params": {"backbone": backbone},
+            "evaluation_params": {"distance": "cosine"},
+        }
+    )
+    torch.manual_seed(0)
+    model = build_model(cfg, 4)
+    run.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run / "config.json")
+    state = {"model": model.state_dict(), "config": cfg.to_dict(), "num_classes": 4, "epoch": 1}
+    save_checkpoint(state, run / name)
+    return run / name
