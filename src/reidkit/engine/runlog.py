@@ -9,6 +9,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from reidkit.utils.files import atomic_write_text
 from reidkit.utils.logging import get_logger
 
 
@@ -38,6 +39,20 @@ class RunLog:
         if self.writer is not None:
             self.writer.flush()
 
+    def truncate_after(self, epoch: int) -> None:
+        """Drop records of epochs after ``epoch`` (work a resumed run is about to redo)."""
+        if not self.metrics_path.is_file():
+            return
+        keep = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line)["epoch"] <= epoch:
+                    keep.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut short by a kill
+        text = "".join(f"{line}\n" for line in keep)
+        atomic_write_text(self.metrics_path, text)
+
     def close(self) -> None:
         """Flush and close the TensorBoard writer."""
         if self.writer is not None:
@@ -49,7 +64,9 @@ def format_metrics(metrics: dict[str, float]) -> str:
     """``rank1 0.912  mAP 0.734`` style text for logs."""
     parts = []
     for key, value in metrics.items():
-        if isinstance(value, float):
+        if key.startswith("num_") and float(value).is_integer():
+            parts.append(f"{key} {int(value)}")
+        elif isinstance(value, float):
             parts.append(f"{key} {value:.4f}")
         else:
             parts.append(f"{key} {value}")

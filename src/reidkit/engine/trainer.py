@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,8 @@ class TrainState:
     best_metric: float | None = None
     best_epoch: int = 0
     last_metrics: dict[str, float] = field(default_factory=dict)
+    step_in_epoch: int = 0  # batches of the current epoch already trained (mid-epoch saves)
+    epoch_sums: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:
@@ -82,6 +83,8 @@ class Trainer:
         )
         self.evaluator = self._find_evaluator()
         self.state = TrainState()
+        self._resume_rng: dict[str, Any] | None = None
+        self._log_histograms = False
         self.runlog = RunLog(self.run_dir, enabled=self.main)
         if resume:
             self._resume(resume)
@@ -131,6 +134,8 @@ class Trainer:
             "best_metric": s.best_metric,
             "best_epoch": s.best_epoch,
             "metrics": s.last_metrics,
+            "step_in_epoch": s.step_in_epoch,
+            "epoch_sums": s.epoch_sums,
             "config": self.cfg.to_dict(),
             "num_classes": self.num_classes,
             "rng": rng_state(),
@@ -164,8 +169,13 @@ class Trainer:
             best_metric=ckpt.get("best_metric"),
             best_epoch=int(ckpt.get("best_epoch", 0)),
             last_metrics=dict(ckpt.get("metrics") or {}),
+            step_in_epoch=int(ckpt.get("step_in_epoch", 0)),
+            epoch_sums=dict(ckpt.get("epoch_sums") or {}),
         )
         set_rng_state(ckpt["rng"])
+        self._resume_rng = ckpt["rng"] if self.state.step_in_epoch else None
+        if self.main:
+            self.runlog.truncate_after(self.state.epoch)
         self.log.info(f"resumed from {ckpt_path} at epoch {self.state.epoch}")
 
     # ------------------------------------------------------------------ the loop
@@ -176,6 +186,9 @@ class Trainer:
         with self._autocast():
             outputs = self.net(images, pids)
             total, terms = self.loss(outputs, pids)
+        if self._log_histograms and self.runlog.writer is not None and "embedding" in outputs:
+            norms = outputs["embedding"].detach().float().norm(dim=1).cpu()
+            self.runlog.writer.add_histogram("embedding_norm", norms, self.state.iteration)
         if not torch.isfinite(total):
             last = self.run_dir / "last.pth"
             where = f"last good checkpoint: {last}" if last.exists() else "no checkpoint yet"
@@ -197,36 +210,52 @@ class Trainer:
         return values
 
     def train_epoch(self) -> dict[str, float]:
-        """Train one epoch; returns the mean of each loss term, lr and images/s."""
-        epoch = self.state.epoch
+        """Train (the rest of) one epoch; returns mean loss terms, lr and images/s."""
+        s, epoch = self.state, self.state.epoch
         self.model.train()
         self.loader.set_epoch(epoch)
-        if hasattr(self.model, "set_epoch"):
-            self.model.set_epoch(epoch)
-        sums: dict[str, float] = {}
+        mp = self.cfg.model_params
+        if mp.freeze_layers and mp.freeze_epochs:
+            from reidkit.models import set_frozen
+
+            set_frozen(self.model, mp.freeze_layers, frozen=epoch < mp.freeze_epochs)
         n_images, timer = 0, Timer()
         bar = tqdm(
-            self.loader,
+            total=len(self.loader),
+            initial=s.step_in_epoch,
             desc=f"epoch {epoch + 1}/{self.cfg.epoch}",
             disable=not (self.cfg.progress and self.main),
             leave=False,
             dynamic_ncols=True,
         )
-        for step, batch in enumerate(bar):
+        for step, batch in enumerate(self.loader):
+            if step < s.step_in_epoch:  # resuming mid-epoch: same order, skip what was done
+                if step + 1 == s.step_in_epoch and self._resume_rng is not None:
+                    set_rng_state(self._resume_rng)
+                continue
+            self._log_histograms = self.main and step % self.cfg.log_every == 0
             terms = self.train_step(batch.images, batch.pids)
             n_images += batch.images.shape[0]
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
+                s.epoch_sums[k] = s.epoch_sums.get(k, 0.0) + v
+            s.step_in_epoch = step + 1
             lr = self.optimizer.param_groups[0]["lr"]
             if self.main and (step % self.cfg.log_every == 0):
-                self.runlog.scalars("loss", terms, self.state.iteration)
-                self.runlog.scalars("lr", {"base": lr}, self.state.iteration)
+                self.runlog.scalars("loss", terms, s.iteration)
+                self.runlog.scalars("lr", {"base": lr}, s.iteration)
+            every = self.cfg.checkpoint_every_iters
+            if every and s.iteration % every == 0 and s.step_in_epoch < len(self.loader):
+                self._save_last()
+            bar.update(1)
             bar.set_postfix(loss=f"{terms['total']:.3f}", lr=f"{lr:.2e}")
-        steps = max(1, len(self.loader))
-        means = {k: v / steps for k, v in sums.items()}
+        bar.close()
+        self._resume_rng = None
+        means = {k: v / max(1, len(self.loader)) for k, v in s.epoch_sums.items()}
         means["lr"] = self.optimizer.param_groups[0]["lr"]
         means["images_per_s"] = n_images / max(timer.elapsed, 1e-9)
         means["epoch_s"] = timer.elapsed
+        if self.device.type == "cuda":
+            means["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
         return means
 
     def evaluate(self) -> dict[str, float]:
@@ -254,36 +283,46 @@ class Trainer:
         return value > best if self.cfg.evaluation_params.mode == "max" else value < best
 
     def _after_epoch(self, train_stats: dict[str, float]) -> None:
-        """Evaluate (if due), update best.pth, write last.pth and the epoch record."""
+        """Evaluate (if due); write the epoch record, best.pth when improved, then last.pth.
+
+        The order makes a kill at any point safe: last.pth is written last, so a resumed run
+        redoes the epoch, gets the same metrics, and rewrites the record and best.pth.
+        """
         s, cfg = self.state, self.cfg
         s.epoch += 1
+        s.step_in_epoch, s.epoch_sums = 0, {}
         period = cfg.evaluation_params.period
         due = self.evaluator is not None and (s.epoch % period == 0 or s.epoch == cfg.epoch)
         metrics: dict[str, float] = {}
+        improved = self.evaluator is None
         if due and self.main:
-            try:
-                metrics = self.evaluate()
-            except ReidkitError:
-                self._save_last()
-                raise
-            if self.metric_name not in metrics:
-                self._save_last()
-                raise ReidkitError(
-                    f"evaluation_params.metric = {self.metric_name!r} is not among the "
-                    f"evaluator's results: {', '.join(sorted(metrics))}"
-                )
+            metrics = self._evaluate_or_keep_last()
             s.last_metrics = metrics
             improved = self._is_better(float(metrics[self.metric_name]))
             if improved:
                 s.best_metric, s.best_epoch = float(metrics[self.metric_name]), s.epoch
-        else:
-            improved = self.evaluator is None
-        self._save_last()
-        barrier()
-        if self.main and improved:
-            shutil.copyfile(self.run_dir / "last.pth", self.run_dir / ".best.pth.tmp")
-            Path(self.run_dir / ".best.pth.tmp").replace(self.run_dir / "best.pth")
         self._report_epoch(train_stats, metrics, improved)
+        if self.main:
+            state = self._state_dict()
+            if improved:
+                save_checkpoint(state, self.run_dir / "best.pth")
+            save_checkpoint(state, self.run_dir / "last.pth")
+        barrier()
+
+    def _evaluate_or_keep_last(self) -> dict[str, float]:
+        """Run the evaluator; on failure keep a checkpoint of this epoch and stop clearly."""
+        try:
+            metrics = self.evaluate()
+        except ReidkitError:
+            self._save_last()
+            raise
+        if self.metric_name not in metrics:
+            self._save_last()
+            raise ReidkitError(
+                f"evaluation_params.metric = {self.metric_name!r} is not among the "
+                f"evaluator's results: {', '.join(sorted(metrics))}"
+            )
+        return metrics
 
     def _report_epoch(self, stats: dict[str, float], metrics: dict[str, float], best: bool) -> None:
         if not self.main:
