@@ -368,10 +368,8 @@ class Trainer:
         if self.evaluator is not None and summary["best_metric"] is not None:
             rows.append((f"best {self.metric_name}", f"{summary['best_metric']:.4f}"))
             rows.append(("best epoch", str(summary["best_epoch"])))
-            rows += [
-                (k, f"{v:.4f}" if isinstance(v, float) else str(v))
-                for k, v in summary["metrics"].items()
-            ]
+            for k, v in summary["metrics"].items():
+                rows.append((k, str(int(v)) if k.startswith("num_") else f"{v:.4f}"))
         self.log.info("\n" + summary_table(rows))
 
 
