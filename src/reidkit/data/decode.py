@@ -1,0 +1,148 @@
+"""Decoding encoded images into uint8 tensors of the model's input size, once.
+
+``decode_resized`` turns bytes into a ``(3, H, W)`` uint8 tensor (grayscale / RGBA / CMYK are
+converted to RGB by torchvision's decoder). ``decode_records`` decodes a whole record list
+into one ``(N, 3, H, W)`` tensor, in worker processes when there are many images, skipping
+(and reporting) images that cannot be decoded instead of failing.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2 import functional as TF
+from tqdm import tqdm
+
+from reidkit.data.records import ImageSource, Record
+from reidkit.utils.errors import DataError
+from reidkit.utils.logging import get_logger
+
+PARALLEL_MIN_IMAGES = 512  # below this, decoding in-process beats starting workers
+
+
+def decode_resized(data: bytes, height: int, width: int, name: str = "image") -> torch.Tensor:
+    """uint8 ``(3, height, width)`` RGB tensor of encoded ``data``; ``DataError`` if unusable."""
+    if not data:
+        raise DataError(f"{name}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+            img = decode_image(raw, ImageReadMode.RGB)
+    except (RuntimeError, ValueError) as e:
+        img = _decode_with_pil(data, name, e)
+    if img.shape[-2:] != (height, width):
+        img = TF.resize(img, [height, width], antialias=True)
+    return img.contiguous()
+
+
+def _decode_with_pil(data: bytes, name: str, first_error: Exception) -> torch.Tensor:
+    """Fallback for formats torchvision cannot decode (BMP, ...); DataError if PIL fails too."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError):
+        msg = str(first_error).strip().splitlines()[0] if str(first_error).strip() else ""
+        msg = re.sub(r"^.*\.cpp:\d+, ", "", msg) or type(first_error).__name__
+        raise DataError(f"{name}: cannot decode image ({msg})") from None
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+
+class _DecodeSet(Dataset):
+    """Map-style dataset: index -> (index, uint8 image or None, error message)."""
+
+    def __init__(self, records: Sequence[Record], source: ImageSource, height: int, width: int):
+        self.records, self.source, self.height, self.width = records, source, height, width
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str]:
+        path = self.records[i].path
+        try:
+            data = self.source.read(path)
+            return i, decode_resized(data, self.height, self.width, path), ""
+        except DataError as e:
+            return i, None, str(e)
+
+
+def _collate(items: list[tuple[int, torch.Tensor | None, str]]) -> list:
+    return items
+
+
+def iterate_decoded(
+    records: Sequence[Record],
+    source: ImageSource,
+    height: int,
+    width: int,
+    num_workers: int = 0,
+    batches: Sequence[Sequence[int]] | None = None,
+) -> DataLoader:
+    """A DataLoader yielding lists of ``(index, image | None, error)``, one list per batch.
+
+    ``batches`` (lists of indices) fixes the grouping; default: chunks of 64 in order.
+    """
+    ds = _DecodeSet(records, source, height, width)
+    if batches is None:
+        batches = [range(s, min(s + 64, len(records))) for s in range(0, len(records), 64)]
+    return DataLoader(
+        ds,
+        batch_sampler=batches,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        persistent_workers=False,
+    )
+
+
+@dataclass
+class DecodedImages:
+    """Images decoded once: ``images[j]`` is record ``kept[j]``; ``failures`` = (path, why)."""
+
+    images: torch.Tensor
+    kept: list[int]
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def decode_records(
+    records: Sequence[Record],
+    source: ImageSource,
+    height: int,
+    width: int,
+    num_workers: int = 2,
+    progress: bool = True,
+    pin_memory: bool = False,
+) -> DecodedImages:
+    """Decode every record once into one uint8 tensor; undecodable images are skipped."""
+    n = len(records)
+    out = torch.empty((n, 3, height, width), dtype=torch.uint8, pin_memory=pin_memory)
+    ok = torch.zeros(n, dtype=torch.bool)
+    failures: list[tuple[str, str]] = []
+    workers = num_workers if n >= PARALLEL_MIN_IMAGES else 0
+    bar = tqdm(total=n, desc=f"caching {n} images", disable=not progress, leave=False)
+    for items in iterate_decoded(records, source, height, width, workers):
+        for i, img, err in items:
+            if img is None:
+                failures.append((records[i].path, err))
+            else:
+                out[i] = img
+                ok[i] = True
+        bar.update(len(items))
+    bar.close()
+    kept = ok.nonzero().flatten().tolist()
+    if failures:
+        get_logger().warning(
+            f"skipped {len(failures)} image(s) that cannot be decoded; first: {failures[0][1]}"
+        )
+        out = out[ok]
+        if pin_memory:
+            out = out.pin_memory()
+    return DecodedImages(out, kept, failures)

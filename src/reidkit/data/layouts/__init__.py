@@ -1,0 +1,1 @@
+"""Dataset layouts: each turns a folder into a ``ReidDataset`` (see docs/datasets.md)."""
