@@ -29,14 +29,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from reidkit.evaluation.ranking import (
+    GalleryDistance,
+    GalleryIndex,
+    market_stats,
+    match_ranks,
+    shot_priority,
+    single_shot_first,
+)
 from reidkit.utils.errors import ConfigError, DataError
+
+__all__ = ["check_ranks", "evaluate_reid", "pairwise_distance", "shot_priority"]
 
 DISTANCES = ("euclidean", "cosine")
 PROTOCOLS = ("market", "cuhk03")
 # Elements of one (chunk x gallery) block; bounds memory to a few hundred MB per chunk.
 _BLOCK_ELEMENTS = 1 << 22
+_BLOCK_ELEMENTS_GPU = 1 << 26
 
 
 def _as_tensor(x: Any, name: str, device: torch.device | None, dtype: torch.dtype) -> torch.Tensor:
@@ -66,6 +76,13 @@ def _check_inputs(
         )
     if gf.shape[0] == 0:
         raise DataError("evaluate_reid: the gallery is empty")
+    for name, f in (("query", qf), ("gallery", gf)):
+        # a NaN / inf anywhere makes its row sum non-finite: a cheap check without a copy
+        if not bool(torch.isfinite(f.sum(1)).all()):
+            raise DataError(
+                f"evaluate_reid: the {name} features contain NaN or inf; check the model "
+                "(a diverged training run?) or the saved features file"
+            )
     for name, t in ids.items():
         n = qf.shape[0] if name.startswith("q_") else gf.shape[0]
         if t.dim() != 1 or t.shape[0] != n:
@@ -92,124 +109,26 @@ def check_ranks(ranks: Sequence[int]) -> tuple[int, ...]:
 
 
 def pairwise_distance(qf: torch.Tensor, gf: torch.Tensor, distance: str) -> torch.Tensor:
-    """Distances between two feature blocks: squared Euclidean or 1 - cosine (float32)."""
-    qf = qf.float()
-    gf = gf.float()
-    if distance == "cosine":
-        return 1.0 - F.normalize(qf, dim=1) @ F.normalize(gf, dim=1).T
-    if distance == "euclidean":
-        qq = (qf * qf).sum(1, keepdim=True)
-        gg = (gf * gf).sum(1)
-        return torch.addmm(qq + gg, qf, gf.T, beta=1.0, alpha=-2.0).clamp_(min=0)
-    raise ConfigError(
-        f"evaluation_params.distance = {distance!r} is not valid: expected one of "
-        f"{', '.join(DISTANCES)}"
-    )
+    """Distances between two feature blocks: squared Euclidean or 1 - cosine (float32).
 
-
-def _hash32(x: torch.Tensor) -> torch.Tensor:
-    """A 32-bit integer hash computed in int64 without overflow (same on every device)."""
-    mask = 0xFFFFFFFF
-    x = x & mask
-    x = (((x >> 16) ^ x) * 0x45D9F3B) & mask
-    x = (((x >> 16) ^ x) * 0x45D9F3B) & mask
-    return (x >> 16) ^ x
-
-
-def shot_priority(seed: int, repeat: int, q_index: torch.Tensor, num_gallery: int) -> torch.Tensor:
-    """Random but reproducible priority of every (query, gallery item) for one CUHK03 draw.
-
-    The item with the highest priority of each gallery identity is the one kept for that
-    query in draw ``repeat``. Priorities are unique per query (the gallery index breaks
-    hash collisions) and depend only on ``(seed, repeat, query index, gallery index)``.
+    Squared Euclidean ranks exactly like Euclidean and avoids a square root per pair.
     """
-    g_index = torch.arange(num_gallery, device=q_index.device, dtype=torch.int64)
-    salt = _hash32(torch.tensor(seed * 1000003 + repeat * 7919 + 12345, dtype=torch.int64))
-    h = _hash32(q_index[:, None] * 2654435761 + salt.to(q_index.device))
-    h = _hash32(h ^ _hash32(g_index + 0x9E3779B9)[None, :])
-    return h * num_gallery + g_index[None, :]
+    if distance not in DISTANCES:
+        raise ConfigError(
+            f"evaluation_params.distance = {distance!r} is not valid: expected one of "
+            f"{', '.join(DISTANCES)}"
+        )
+    return GalleryDistance(gf, distance)(qf)
 
 
-def _rank_chunk(
-    dist: torch.Tensor,
-    qp: torch.Tensor,
-    qc: torch.Tensor,
-    g_pids: torch.Tensor,
-    g_camids: torch.Tensor,
-) -> dict[str, torch.Tensor]:
-    """Sort one chunk of queries and return, per query, what the metrics need.
+def _auto_chunk(num_gallery: int, device: torch.device) -> int:
+    """Queries per chunk so that one block holds a bounded number of distances.
 
-    Returns ``order`` (B, M) gallery indices by rank, ``keep`` (valid gallery items in rank
-    order), ``good`` (true matches among them) and ``pos`` (1-based rank among kept items).
+    About 4M distances on CPU (cache friendly, ~100 MB of temporaries) and 64M on a GPU
+    (a few GB of temporaries, large enough to keep the GPU busy).
     """
-    order = torch.sort(dist, dim=1, stable=True).indices
-    gp = g_pids[order]
-    match = gp == qp[:, None]
-    keep = ~((match & (g_camids[order] == qc[:, None])) | (gp == -1))
-    good = match & keep
-    pos = keep.cumsum(1, dtype=torch.int32)
-    return {"order": order, "keep": keep, "good": good, "pos": pos}
-
-
-def _market_stats(r: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per-query first-hit rank, AP and INP of one chunk (valid queries only).
-
-    Works on the (few) true-match positions only, so no extra (B, M) float block is built.
-    """
-    good, pos = r["good"], r["pos"]
-    b = good.shape[0]
-    rows, cols = good.nonzero(as_tuple=True)
-    p = pos[rows, cols].to(torch.int64)
-    num_good = torch.zeros(b, dtype=torch.int64, device=good.device).index_add_(
-        0, rows, torch.ones_like(rows)
-    )
-    # nonzero() is row-major, so the k-th true match of a row is its k-th entry there.
-    offsets = num_good.cumsum(0) - num_good
-    hits = (torch.arange(rows.numel(), device=good.device) - offsets[rows] + 1).double()
-    valid = num_good > 0
-    first = torch.full((b,), torch.iinfo(torch.int64).max, dtype=torch.int64, device=good.device)
-    first.scatter_reduce_(0, rows, p, reduce="amin")
-    last = torch.zeros(b, dtype=torch.int64, device=good.device)
-    last.scatter_reduce_(0, rows, p, reduce="amax")
-    prec = torch.zeros(b, dtype=torch.float64, device=good.device)
-    prec.index_add_(0, rows, hits / p.double())
-    n = num_good.clamp(min=1).double()
-    return {
-        "valid": valid,
-        "first": first[valid],
-        "ap": (prec / n)[valid],
-        "inp": (num_good.double() / last.clamp(min=1).double())[valid],
-    }
-
-
-def _cuhk03_first(
-    r: dict[str, torch.Tensor],
-    pid_index: torch.Tensor,
-    num_ids: int,
-    q_index: torch.Tensor,
-    seed: int,
-    num_repeats: int,
-) -> torch.Tensor:
-    """(num_repeats, B) rank of the sampled true match among sampled items (single shot)."""
-    order, keep, good = r["order"], r["keep"], r["good"]
-    b, m = order.shape
-    groups = pid_index[order]
-    out = []
-    for rep in range(num_repeats):
-        prio = shot_priority(seed, rep, q_index, m).gather(1, order)
-        prio = torch.where(keep, prio, torch.full_like(prio, -1))
-        best = torch.full((b, num_ids), -1, dtype=prio.dtype, device=prio.device)
-        best.scatter_reduce_(1, groups, prio, reduce="amax")
-        chosen = keep & (prio == best.gather(1, groups))
-        rank = chosen.cumsum(1, dtype=torch.int32)
-        big = torch.iinfo(torch.int32).max
-        out.append(torch.where(good & chosen, rank, big).amin(1))
-    return torch.stack(out)
-
-
-def _auto_chunk(num_gallery: int) -> int:
-    """Queries per chunk so that one block holds about ``_BLOCK_ELEMENTS`` distances."""
-    return max(1, min(4096, _BLOCK_ELEMENTS // max(1, num_gallery)))
+    budget = _BLOCK_ELEMENTS if device.type == "cpu" else _BLOCK_ELEMENTS_GPU
+    return max(1, min(8192, budget // max(1, num_gallery)))
 
 
 def evaluate_reid(
@@ -259,27 +178,33 @@ def evaluate_reid(
     }
     _check_inputs(qf, gf, ids)
     n_q, n_g = qf.shape[0], gf.shape[0]
-    step = chunk_size if chunk_size and chunk_size > 0 else _auto_chunk(n_g)
-    pid_index = num_ids = None
+    step = chunk_size if chunk_size and chunk_size > 0 else _auto_chunk(n_g, device)
+    g_pids, g_camids = ids["g_pids"], ids["g_camids"]
+    index = GalleryIndex(g_pids, g_camids)
+    distance_to = GalleryDistance(gf, distance) if dist_fn is None else None
+    groups, num_ids = g_pids, 0
     if protocol == "cuhk03":
-        uniq, pid_index = torch.unique(ids["g_pids"], return_inverse=True)
+        uniq, groups = torch.unique(g_pids, return_inverse=True)
         num_ids = int(uniq.numel())
 
     firsts, aps, inps, shot_firsts = [], [], [], []
     for s in range(0, n_q, step):
         e = min(n_q, s + step)
-        dist = dist_fn(s, e) if dist_fn is not None else pairwise_distance(qf[s:e], gf, distance)
-        r = _rank_chunk(
-            dist, ids["q_pids"][s:e], ids["q_camids"][s:e], ids["g_pids"], ids["g_camids"]
-        )
-        del dist
-        st = _market_stats(r)
+        qp, qc = ids["q_pids"][s:e], ids["q_camids"][s:e]
+        if distance_to is not None:
+            dist = distance_to(qf[s:e])
+        else:  # a private float32 copy: removed items are overwritten with +inf below
+            dist = dist_fn(s, e).to(torch.float32, copy=True)
+        good_rows, good_cols = index.filter_block(dist, qp, qc)
+        st = market_stats(*match_ranks(dist, good_rows, good_cols, qp, g_pids), e - s)
         firsts.append(st["first"])
         aps.append(st["ap"])
         inps.append(st["inp"])
         if protocol == "cuhk03":
             q_index = torch.arange(s, e, device=device, dtype=torch.int64)
-            sf = _cuhk03_first(r, pid_index, num_ids, q_index, seed, num_repeats)
+            sf = single_shot_first(
+                dist, good_rows, good_cols, groups, num_ids, q_index, seed, num_repeats
+            )
             shot_firsts.append(sf[:, st["valid"]])
     return _summarise(firsts, aps, inps, shot_firsts, ranks, n_q)
 
