@@ -16,6 +16,15 @@ _EXPORTS = {
     "resolve_checkpoint": "reidkit.deploy.run_export",
     "OnnxModelInfo": "reidkit.deploy.onnx_meta",
     "read_onnx_info": "reidkit.deploy.onnx_meta",
+    "Embedder": "reidkit.deploy.embedder",
+    "Features": "reidkit.deploy.features_io",
+    "load_features": "reidkit.deploy.features_io",
+    "save_features": "reidkit.deploy.features_io",
+    "extract": "reidkit.deploy.extract",
+    "GalleryIndex": "reidkit.deploy.index",
+    "build_index": "reidkit.deploy.search",
+    "add_to_index": "reidkit.deploy.search",
+    "search_gallery": "reidkit.deploy.search",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,4 @@
-"""CLI verbs of deployment: ``export`` (and, as they land, ``extract`` and ``search``)."""
+"""CLI verbs of deployment: ``export``, ``extract`` and ``search build|add|query``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="torch.onnx path (auto: TorchScript, falling back to dynamo)",
     )
     p.set_defaults(func=_export)
+    register_extract(sub)
+    register_search(sub)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -51,5 +53,115 @@ def _export(args: argparse.Namespace) -> int:
         l2norm=args.l2norm,
         images_dir=args.images,
         exporter=args.exporter,
+    )
+    return 0
+
+
+def register_extract(sub: argparse._SubParsersAction) -> None:
+    """``reidkit extract MODEL INPUT --out FEATS.npz``."""
+    p = sub.add_parser(
+        "extract",
+        help="embed a folder, file list or LMDB store into a features .npz (resumable)",
+        description="Embed images with an exported .onnx (onnxruntime) or a checkpoint / run "
+        "folder (PyTorch). Shards are written as they finish, so an interrupted run resumes; "
+        "under torchrun each rank embeds its share and rank 0 merges.",
+    )
+    p.add_argument("model", help="model.onnx, a checkpoint or a run folder")
+    p.add_argument("input", help="image folder, text file of image paths, or .lmdb store")
+    p.add_argument("--out", required=True, help="features file to write (.npz)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    p.add_argument("--workers", type=int, default=4, help="image decoding threads")
+    p.add_argument("--shard-size", type=int, default=4096, help="images per resumable shard")
+    p.add_argument("--no-resume", action="store_true", help="discard finished shards")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_extract)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from reidkit.deploy.extract import extract
+
+    out = extract(
+        args.model,
+        args.input,
+        args.out,
+        device=args.device,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        workers=args.workers,
+        shard_size=args.shard_size,
+        resume=not args.no_resume,
+        progress=not args.no_progress,
+    )
+    if out is not None:
+        print(f"wrote {out}")
+    return 0
+
+
+def register_search(sub: argparse._SubParsersAction) -> None:
+    """``reidkit search build|add|query``."""
+    p = sub.add_parser("search", help="build a gallery index from features and query it")
+    verbs = p.add_subparsers(dest="search_command", metavar="{build,add,query}")
+    verbs.required = True
+    b = verbs.add_parser("build", help="new index folder from a gallery features file")
+    b.add_argument("features", help="features .npz from `reidkit extract`")
+    b.add_argument("--index", required=True, help="index folder to write")
+    b.add_argument("--kind", choices=("exact", "flat", "ivf", "ivfpq"), default="exact")
+    b.add_argument("--distance", choices=("euclidean", "cosine"), help="default: the model's")
+    b.add_argument("--nlist", type=int, default=0, help="IVF lists (default 4*sqrt(N))")
+    b.add_argument("--m", type=int, default=0, help="IVF-PQ bytes per vector (default 64..)")
+    b.add_argument("--nbits", type=int, default=8, help="IVF-PQ bits per sub-code")
+    b.set_defaults(func=_search_build)
+    a = verbs.add_parser("add", help="append a features file to an index")
+    a.add_argument("index", help="index folder")
+    a.add_argument("features", help="features .npz of the same model")
+    a.set_defaults(func=_search_add)
+    q = verbs.add_parser("query", help="top-k gallery images for query images or features")
+    q.add_argument("index", help="index folder")
+    q.add_argument("query", nargs="+", help="query image file(s) or one features .npz")
+    q.add_argument("--model", help="model.onnx or checkpoint to embed query images")
+    q.add_argument("-k", type=int, default=10, help="results per query (default 10)")
+    q.add_argument("--nprobe", type=int, help="IVF lists probed per query")
+    q.add_argument("--png", help="write the ranked list picture here")
+    q.add_argument("--device", default="cpu")
+    q.set_defaults(func=_search_query)
+
+
+def _search_build(args: argparse.Namespace) -> int:
+    from reidkit.deploy.search import build_index
+
+    index = build_index(
+        args.features,
+        args.index,
+        kind=args.kind,
+        distance=args.distance,
+        nlist=args.nlist,
+        m=args.m,
+        nbits=args.nbits,
+    )
+    print(f"wrote {args.index}: {index.kind} index of {len(index)} x {index.dim}")
+    return 0
+
+
+def _search_add(args: argparse.Namespace) -> int:
+    from reidkit.deploy.search import add_to_index
+
+    index = add_to_index(args.index, args.features)
+    print(f"{args.index}: {len(index)} gallery items")
+    return 0
+
+
+def _search_query(args: argparse.Namespace) -> int:
+    from reidkit.deploy.search import search_gallery
+
+    search_gallery(
+        args.index,
+        args.query,
+        model=args.model,
+        k=args.k,
+        nprobe=args.nprobe,
+        png=args.png,
+        device=args.device,
     )
     return 0

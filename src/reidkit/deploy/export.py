@@ -10,7 +10,9 @@ torch from 2.4 to 2.14, is fast (under a second for ResNet-50), deterministic, a
 dynamic batch / height / width axes of our models with plain ``dynamic_axes``. The
 ``torch.export``-based exporter (``dynamo=True``, the default since torch 2.9) is the fallback when
 the legacy one raises (it is deprecated and may disappear); it needs onnxscript and emits opset 18
-or newer.
+or newer. One exception: an antialiased resize inside the graph (``preprocess`` uint8 formats,
+matching the test pipeline) exists only as opset-18 ``Resize(antialias=1)``, which only the dynamo
+exporter writes, so those exports try dynamo first.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def export_onnx(
     l2norm: bool = False,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    antialias: bool = True,
     distance: str = "euclidean",
     config: dict[str, Any] | None = None,
     backbone: str = "",
@@ -93,7 +96,8 @@ def export_onnx(
     """Export ``model`` (eval mode, float NCHW -> (B, D)) to ``path`` and verify it.
 
     ``preprocess`` = ``uint8-nhwc`` / ``uint8-nchw`` puts resize + normalisation inside the
-    graph (raw crops of any size in); ``l2norm`` normalises the output rows; ``fp16`` computes
+    graph (raw crops of any size in; ``antialias`` as in the test pipeline, which needs the
+    dynamo exporter and opset >= 18); ``l2norm`` normalises the output rows; ``fp16`` computes
     in half precision. ``images_dir`` adds real images to the parity check. Raises
     ``ExportError`` (and writes nothing) when export, checking or parity fails.
     """
@@ -102,7 +106,15 @@ def export_onnx(
     model.eval()
     traced = copy.deepcopy(model).half() if fp16 else model
     wrapper = ExportWrapper(
-        traced, img_h, img_w, input_format=preprocess, l2norm=l2norm, fp16=fp16, mean=mean, std=std
+        traced,
+        img_h,
+        img_w,
+        input_format=preprocess,
+        l2norm=l2norm,
+        fp16=fp16,
+        mean=mean,
+        std=std,
+        antialias=antialias,
     ).eval()
     example = wrapper.example_input(2 if dynamic_batch else 1, torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -117,6 +129,7 @@ def export_onnx(
         std=tuple(float(v) for v in std),
         distance=distance,
         l2_normalized=l2norm,
+        antialias=antialias,
         precision="fp16" if fp16 else "fp32",
         config_sha256=config_hash(config),
         backbone=backbone,
@@ -169,7 +182,8 @@ def _to_onnx(
     """Trace ``wrapper`` with the chosen exporter (see the module docstring)."""
     axes = _dynamic_axes(wrapper, dynamic_batch)
     errors = []
-    for name in ("torchscript", "dynamo") if exporter == "auto" else (exporter,):
+    order = ("dynamo", "torchscript") if wrapper.needs_dynamo else ("torchscript", "dynamo")
+    for name in order if exporter == "auto" else (exporter,):
         fn = _export_torchscript if name == "torchscript" else _export_dynamo
         try:
             return fn(wrapper, example, opset, axes), name
@@ -290,6 +304,7 @@ def check_parity(
         l2norm=info.l2_normalized,
         mean=info.mean,
         std=info.std,
+        antialias=info.antialias,
     ).eval()
     batches = _parity_inputs(ref_module, session, num_images, images_dir, seed)
     refs, outs = [], []

@@ -10,6 +10,7 @@ compare its outputs; they are what makes a file "ours". All values are strings; 
 | ``input_name`` / ``output_name`` | graph input / output names |
 | ``input_format`` | ``float-nchw`` (normalised) or ``uint8-nhwc`` / ``uint8-nchw`` (raw crops) |
 | ``input_height`` / ``input_width`` | the size the network sees |
+| ``resize`` | ``bilinear-antialias`` or ``bilinear``: how crops are resized to the input size |
 | ``mean`` / ``std`` | per-channel normalisation of [0, 1] RGB (JSON lists) |
 | ``embedding_dim`` | D of the (B, D) output |
 | ``distance`` | ``euclidean`` or ``cosine``: how embeddings are compared |
@@ -50,6 +51,7 @@ class OnnxModelInfo:
     std: tuple[float, ...] = IMAGENET_STD
     distance: str = "euclidean"
     l2_normalized: bool = False
+    antialias: bool = True
     precision: str = "fp32"
     input_name: str = "images"
     output_name: str = "embeddings"
@@ -68,6 +70,7 @@ class OnnxModelInfo:
             "input_format": self.input_format,
             "input_height": str(self.img_h),
             "input_width": str(self.img_w),
+            "resize": "bilinear-antialias" if self.antialias else "bilinear",
             "mean": json.dumps(list(self.mean)),
             "std": json.dumps(list(self.std)),
             "embedding_dim": str(self.embedding_dim),
@@ -97,6 +100,7 @@ class OnnxModelInfo:
                 std=tuple(float(v) for v in json.loads(meta["std"])),
                 distance=meta["distance"],
                 l2_normalized=meta["l2_normalized"] == "true",
+                antialias=meta.get("resize", "bilinear-antialias") == "bilinear-antialias",
                 precision=meta["precision"],
                 input_name=meta["input_name"],
                 output_name=meta["output_name"],

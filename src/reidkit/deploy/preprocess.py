@@ -2,8 +2,9 @@
 
 The same arithmetic runs in three places and must agree: the PyTorch path of the embedder, the
 reference of every parity check, and (optionally) inside the exported ONNX graph. The recipe is
-the test pipeline's: uint8 image -> float in [0, 1] -> bilinear resize to (img_h, img_w) with
-``align_corners=False`` and antialiasing off -> subtract mean, divide by std.
+the test pipeline's (``reidkit.data.decode`` + ``normalize_uint8``): uint8 image -> bilinear
+resize to (img_h, img_w) with ``align_corners=False`` and antialiasing (on by default, as in the
+test pipeline; it only matters when shrinking) -> /255 -> subtract mean, divide by std.
 
 ``ExportWrapper`` puts that recipe (and optional L2 normalisation / fp16 compute) around an
 eval-mode model that maps float NCHW images to (B, D) embeddings, so ``torch.onnx.export`` traces
@@ -95,13 +96,24 @@ def normalize_resize(
     img_w: int,
     mean: torch.Tensor,
     std: torch.Tensor,
+    *,
+    antialias: bool = True,
+    always_resize: bool = False,
 ) -> torch.Tensor:
-    """uint8 (or float 0..255) NCHW -> resized, normalised float32 NCHW (the recipe above)."""
-    x = x.float() / 255.0
-    if tuple(x.shape[-2:]) != (img_h, img_w):
+    """uint8 (or float 0..255) NCHW -> resized, normalised float32 NCHW (the recipe above).
+
+    The test pipeline (``reidkit.data.decode``) resizes uint8 images, so its resized pixels are
+    rounded to the 0..255 grid; here they stay float (a rounding step would turn onnxruntime's
+    1e-5 resize differences into whole grey levels and break parity). ``always_resize``
+    keeps the resize in a traced graph even when the example input already has the target
+    size.
+    """
+    x = x.float()
+    if always_resize or tuple(x.shape[-2:]) != (img_h, img_w):
         x = F.interpolate(
-            x, size=(img_h, img_w), mode="bilinear", align_corners=False, antialias=False
+            x, size=(img_h, img_w), mode="bilinear", align_corners=False, antialias=antialias
         )
+    x = x / 255.0
     return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
 
@@ -112,6 +124,7 @@ def preprocess_images(
     mean: Union[Sequence[float], torch.Tensor] = IMAGENET_MEAN,
     std: Union[Sequence[float], torch.Tensor] = IMAGENET_STD,
     device: Union[str, torch.device] = "cpu",
+    antialias: bool = True,
 ) -> torch.Tensor:
     """HWC uint8 RGB arrays of any sizes -> one float32 NCHW batch of (img_h, img_w)."""
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device)
@@ -119,7 +132,7 @@ def preprocess_images(
     out = []
     for arr in images:
         t = torch.from_numpy(np.ascontiguousarray(arr)).to(device).permute(2, 0, 1)[None]
-        out.append(normalize_resize(t, img_h, img_w, mean_t, std_t))
+        out.append(normalize_resize(t, img_h, img_w, mean_t, std_t, antialias=antialias))
     return torch.cat(out) if out else torch.empty(0, 3, img_h, img_w, device=device)
 
 
@@ -142,6 +155,7 @@ class ExportWrapper(nn.Module):
         fp16: bool = False,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        antialias: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
@@ -149,6 +163,7 @@ class ExportWrapper(nn.Module):
         self.input_format = check_input_format(input_format)
         self.l2norm = bool(l2norm)
         self.fp16 = bool(fp16)
+        self.antialias = bool(antialias)
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32))
 
@@ -158,7 +173,15 @@ class ExportWrapper(nn.Module):
         if self.input_format == "uint8-nhwc":
             x = x.permute(0, 3, 1, 2)
         if self.input_format != "float-nchw":
-            x = normalize_resize(x, self.img_h, self.img_w, self.mean, self.std)
+            x = normalize_resize(
+                x,
+                self.img_h,
+                self.img_w,
+                self.mean,
+                self.std,
+                antialias=self.antialias,
+                always_resize=True,
+            )
         if self.fp16:
             x = x.half()
         emb = self.model(x)
@@ -172,6 +195,11 @@ class ExportWrapper(nn.Module):
             emb = F.normalize(emb, dim=1)
         return emb
 
+    @property
+    def needs_dynamo(self) -> bool:
+        """Antialiased resize inside the graph: only the dynamo exporter can express it."""
+        return self.input_format != "float-nchw" and self.antialias
+
     def example_input(self, batch: int, generator: torch.Generator) -> torch.Tensor:
         """A random input of this format (raw crops 1.5x the model size for uint8 formats)."""
         if self.input_format == "float-nchw":
@@ -184,7 +212,9 @@ class ExportWrapper(nn.Module):
     def from_hwc(self, arr: np.ndarray) -> torch.Tensor:
         """One HWC uint8 image -> a batch-of-one input of this format (for real-image checks)."""
         if self.input_format == "float-nchw":
-            return preprocess_images([arr], self.img_h, self.img_w, self.mean, self.std)
+            return preprocess_images(
+                [arr], self.img_h, self.img_w, self.mean, self.std, antialias=self.antialias
+            )
         t = torch.from_numpy(np.ascontiguousarray(arr))[None]
         return t if self.input_format == "uint8-nhwc" else t.permute(0, 3, 1, 2).contiguous()
 
