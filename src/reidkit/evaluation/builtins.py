@@ -6,6 +6,7 @@ epoch=None) -> dict[str, float]``. The data package is imported inside the funct
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -13,6 +14,8 @@ from torch import nn
 
 from reidkit.evaluation.features import embed_batch, extract_features
 from reidkit.evaluation.metrics import evaluate_reid
+from reidkit.evaluation.rerank import KReciprocalDistance
+from reidkit.evaluation.rerank import query_expansion as query_expansion_fn
 from reidkit.utils.errors import DataError
 
 
@@ -49,8 +52,85 @@ def market_evaluate(
     gf, g_pids, g_camids = extract_features(
         model, _test_loader(config, dataset.gallery, dataset, device), device, flip=flip
     )
+    metrics = evaluate_features(
+        qf,
+        gf,
+        q_pids,
+        g_pids,
+        q_camids,
+        g_camids,
+        ranks=ev.ranks,
+        distance=ev.distance,
+        rerank=ev.rerank,
+        query_expansion=ev.query_expansion,
+    )
+    if writer is not None:
+        log_ranked_lists(writer, dataset, qf, gf, (q_pids, g_pids, q_camids, g_camids), ev, epoch)
+    return metrics
+
+
+def log_ranked_lists(
+    writer: Any,
+    dataset: Any,
+    qf: torch.Tensor,
+    gf: torch.Tensor,
+    ids: tuple[torch.Tensor, ...],
+    ev: Any,
+    epoch: int | None,
+    num_queries: int = 4,
+    topk: int = 8,
+) -> None:
+    """Add the ranked lists of a few queries to TensorBoard as ``eval/ranked_lists``."""
+    from reidkit.evaluation.report import (
+        image_to_tensor,
+        pick_queries,
+        rank_queries,
+        record_reader,
+        render_ranked_lists,
+    )
+
+    rows = rank_queries(
+        qf, gf, *ids, pick_queries(len(qf), num_queries), topk=topk, distance=ev.distance
+    )
+    image = render_ranked_lists(
+        rows,
+        record_reader(dataset.query, dataset.source),
+        record_reader(dataset.gallery, dataset.source),
+    )
+    writer.add_image("eval/ranked_lists", image_to_tensor(image), epoch or 0)
+
+
+def evaluate_features(
+    qf: Any,
+    gf: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any,
+    g_camids: Any,
+    *,
+    ranks: Sequence[int] = (1, 5, 10),
+    distance: str = "euclidean",
+    rerank: bool = False,
+    query_expansion: int = 0,
+    protocol: str = "market",
+) -> dict[str, float]:
+    """``evaluate_reid`` after optional average query expansion and k-reciprocal re-ranking."""
+    qf, gf = torch.as_tensor(qf).float(), torch.as_tensor(gf).float()
+    gf = gf.to(qf.device)
+    if query_expansion:
+        qf = query_expansion_fn(qf, gf, query_expansion, distance)
+    dist_fn = KReciprocalDistance(qf, gf, distance=distance) if rerank else None
     return evaluate_reid(
-        qf, gf, q_pids, g_pids, q_camids, g_camids, ranks=ev.ranks, distance=ev.distance
+        qf,
+        gf,
+        q_pids,
+        g_pids,
+        q_camids,
+        g_camids,
+        ranks=ranks,
+        distance=distance,
+        protocol=protocol,
+        dist_fn=dist_fn,
     )
 
 

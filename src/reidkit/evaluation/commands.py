@@ -1,0 +1,64 @@
+"""CLI verb of the evaluation package: ``reidkit eval TARGET``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``eval`` to the ``reidkit`` command."""
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a run folder, checkpoint, exported .onnx model or saved features (.npz)",
+        description="Evaluate TARGET: a run folder (config.json + best.pth), a checkpoint, an "
+        "exported .onnx model (dataset from --config or the config.json beside it) or a "
+        ".npz features file. Prints the metrics and writes eval.json.",
+    )
+    p.add_argument("target", help="run folder | checkpoint.pth | model.onnx | features.npz")
+    p.add_argument("-c", "--config", help="params file overriding the run's config")
+    p.add_argument("--gallery", help="gallery features (.npz of `reidkit extract`)")
+    p.add_argument(
+        "--rerank",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="k-reciprocal re-ranking (default: the config's)",
+    )
+    p.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average with mirrored images (default: data.flip_test)",
+    )
+    p.add_argument(
+        "--report",
+        type=int,
+        default=0,
+        metavar="N",
+        help="draw the ranked lists of N queries (report/ranked_lists.png + html)",
+    )
+    p.add_argument("--topk", type=int, default=10, help="gallery images per ranked list")
+    p.add_argument("--no-html", action="store_true", help="PNG report only")
+    p.add_argument("-o", "--output", help="where to write eval.json")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
+    p.set_defaults(func=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from reidkit.evaluation.target import evaluate_target, format_metrics
+
+    metrics = evaluate_target(
+        args.target,
+        config=args.config,
+        overrides=args.overrides,
+        gallery=args.gallery,
+        rerank=args.rerank,
+        flip=args.flip,
+        report=args.report,
+        topk=args.topk,
+        html=not args.no_html,
+        output=args.output,
+        device=args.device,
+    )
+    print(format_metrics(metrics))
+    return 0

@@ -1,0 +1,296 @@
+"""``reidkit eval TARGET``: evaluate a run folder, a checkpoint, an ONNX model or saved features.
+
+* run folder: its ``config.json`` and ``best.pth`` (``last.pth`` when there is no best);
+* checkpoint (``.pth``): the model and config stored inside it;
+* ``.onnx``: run with onnxruntime through ``reidkit.deploy.Embedder``; the dataset comes from
+  ``--config`` or the ``config.json`` beside the model;
+* ``.npz``: saved features, either one file with ``qf, gf, q_pids, g_pids, q_camids,
+  g_camids`` or a query features file of ``reidkit extract`` plus ``--gallery FILE``.
+
+The metrics are printed as a table and written to ``eval.json``; ``report`` > 0 also writes
+the ranked lists of that many queries as ``report/ranked_lists.png`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from reidkit.evaluation.builtins import evaluate_features
+from reidkit.utils.errors import ConfigError, DataError
+
+FEATURE_KEYS = ("qf", "gf", "q_pids", "g_pids", "q_camids", "g_camids")
+
+
+@dataclass
+class FeatureSet:
+    """Query and gallery features with ids, plus (optionally) the images they came from."""
+
+    tensors: dict[str, torch.Tensor]
+    dataset: Any = None  # a ReidDataset when the features were computed here
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_feature_file(path: Path, gallery: str | Path | None = None) -> FeatureSet:
+    """Features from one evaluation .npz, or a query + gallery pair of ``reidkit extract``."""
+    if gallery is not None:
+        from reidkit.deploy.features_io import load_features
+
+        q, g = load_features(path), load_features(gallery)
+        for name, f in ((path, q), (gallery, g)):
+            if f.pids is None or f.camids is None:
+                raise DataError(
+                    f"{name}: features file has no pids/camids (file names were not "
+                    "Market-style <pid>_c<cam>...); they are needed to evaluate"
+                )
+        values = (q.feats, g.feats, q.pids, g.pids, q.camids, g.camids)
+        arrays = dict(zip(FEATURE_KEYS, values, strict=True))
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in FEATURE_KEYS if k not in data]
+                if missing:
+                    hint = " (a `reidkit extract` file: pass the gallery with --gallery)"
+                    raise DataError(
+                        f"{path}: features file lacks {', '.join(missing)}; expected keys "
+                        f"{', '.join(FEATURE_KEYS)}" + (hint if "feats" in data else "")
+                    )
+                arrays = {k: data[k] for k in FEATURE_KEYS}
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: not a readable .npz features file ({e})") from None
+    return FeatureSet({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()})
+
+
+def _config_for(target: Path, config: str | None, overrides: Sequence[str]) -> Any:
+    """The config of a run folder / ONNX model, or the one given with --config."""
+    from reidkit.config import load_config
+
+    if config:
+        return load_config(config, list(overrides))
+    folder = target if target.is_dir() else target.parent
+    if (folder / "config.json").is_file():
+        return load_config(folder / "config.json", list(overrides))
+    raise ConfigError(
+        f"{target}: no config.json beside it; pass --config params.json to say which dataset "
+        "to evaluate on"
+    )
+
+
+def _with_eval_options(cfg: Any, rerank: bool | None, flip: bool | None) -> Any:
+    """A copy of ``cfg`` with the --rerank / --flip switches applied."""
+    ev = cfg.evaluation_params
+    if rerank is not None:
+        ev = ev.model_copy(update={"rerank": rerank})
+    data = cfg.data if flip is None else cfg.data.model_copy(update={"flip_test": flip})
+    return cfg.model_copy(update={"evaluation_params": ev, "data": data})
+
+
+def _model_features(model: torch.nn.Module, cfg: Any, device: torch.device) -> FeatureSet:
+    """Embed the configured dataset's query and gallery with a PyTorch model."""
+    from reidkit.data import build_dataset, build_test_loader
+    from reidkit.evaluation.features import extract_features
+
+    ds = build_dataset(cfg)
+    out: dict[str, torch.Tensor] = {}
+    for split, prefix in ((ds.query, "q"), (ds.gallery, "g")):
+        loader = build_test_loader(cfg, split, ds.source, device)
+        f, p, c = extract_features(model, loader, device, flip=cfg.data.flip_test)
+        out.update({f"{prefix}f": f, f"{prefix}_pids": p, f"{prefix}_camids": c})
+    return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds)
+
+
+def _onnx_features(path: Path, cfg: Any, device: torch.device) -> FeatureSet:
+    """Embed the configured dataset with an exported ONNX model through onnxruntime."""
+    from reidkit.data import build_dataset
+    from reidkit.deploy import Embedder
+
+    providers = "cuda" if device.type == "cuda" else "cpu"
+    embedder = Embedder.from_onnx(path, providers=providers, batch_size=cfg.data.test_batch_size)
+    ds = build_dataset(cfg)
+    out: dict[str, torch.Tensor] = {}
+    for split, prefix in ((ds.query, "q"), (ds.gallery, "g")):
+        feats = []
+        for s in range(0, len(split), embedder.batch_size):
+            recs = split[s : s + embedder.batch_size]
+            arrays = [_decode(ds.source, r.path) for r in recs]
+            f = embedder.embed_arrays(arrays)
+            if cfg.data.flip_test:
+                f = (
+                    f + embedder.embed_arrays([np.ascontiguousarray(a[:, ::-1]) for a in arrays])
+                ) / 2
+            feats.append(f)
+        out[f"{prefix}f"] = torch.from_numpy(np.concatenate(feats))
+        out[f"{prefix}_pids"] = torch.tensor([r.pid for r in split])
+        out[f"{prefix}_camids"] = torch.tensor([r.camid for r in split])
+    return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds)
+
+
+def _decode(source: Any, path: str) -> np.ndarray:
+    """HWC uint8 RGB array of one dataset image."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(source.read(path))) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError as e:
+        raise DataError(f"{path}: cannot decode image ({e})") from None
+
+
+def _checkpoint_model(
+    path: Path, config: str | None, overrides: Sequence[str], device: torch.device
+) -> tuple[torch.nn.Module, Any]:
+    """The model of a run folder / checkpoint and the config to evaluate it with."""
+    from reidkit.config import apply_overrides, load_config, validate_config
+    from reidkit.deploy.run_export import resolve_checkpoint
+    from reidkit.engine.checkpoint import load_model_from_checkpoint
+
+    ckpt = resolve_checkpoint(path)
+    model, cfg = load_model_from_checkpoint(ckpt, device)
+    if config:
+        cfg = load_config(config, list(overrides))
+    elif overrides:
+        cfg = validate_config(apply_overrides(cfg.to_dict(), list(overrides)), str(ckpt))
+    return model, cfg
+
+
+def _placeholder(label: str) -> Any:
+    """A grey thumbnail with a label, for reports on features without images."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (48, 96), (200, 200, 200))
+    ImageDraw.Draw(img).text((4, 40), label, fill=(0, 0, 0))
+    return img
+
+
+def _write_report(
+    fs: FeatureSet,
+    n: int,
+    topk: int,
+    distance: str,
+    out_dir: Path,
+    metrics: dict[str, float],
+    html: bool,
+) -> list[Path]:
+    """Ranked lists of ``n`` queries as PNG (+ HTML) under ``out_dir``."""
+    from reidkit.evaluation.report import (
+        pick_queries,
+        rank_queries,
+        record_reader,
+        render_ranked_lists,
+        write_report,
+    )
+
+    t = fs.tensors
+    rows = rank_queries(
+        t["qf"],
+        t["gf"],
+        t["q_pids"],
+        t["g_pids"],
+        t["q_camids"],
+        t["g_camids"],
+        pick_queries(len(t["qf"]), n),
+        topk=topk,
+        distance=distance,
+    )
+    if fs.dataset is not None:
+        read_q = record_reader(fs.dataset.query, fs.dataset.source)
+        read_g = record_reader(fs.dataset.gallery, fs.dataset.source)
+    else:
+        read_q = lambda i: _placeholder(f"id {int(t['q_pids'][i])}")  # noqa: E731
+        read_g = lambda i: _placeholder(f"id {int(t['g_pids'][i])}")  # noqa: E731
+    image = render_ranked_lists(rows, read_q, read_g)
+    return write_report(out_dir, image, rows, metrics, html_page=html)
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """A two-column text table of the metrics (counts as integers, the rest with 4 decimals)."""
+    width = max(len(k) for k in metrics)
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
+    for k, v in metrics.items():
+        text = str(int(v)) if k.startswith("num_") else f"{v:.4f}"
+        lines.append(f"{k:<{width}}  {text}")
+    return "\n".join(lines)
+
+
+def evaluate_target(
+    target: str | Path,
+    *,
+    config: str | None = None,
+    overrides: Sequence[str] = (),
+    gallery: str | Path | None = None,
+    rerank: bool | None = None,
+    flip: bool | None = None,
+    report: int = 0,
+    topk: int = 10,
+    html: bool = True,
+    output: str | Path | None = None,
+    device: str = "auto",
+) -> dict[str, float]:
+    """Evaluate ``target`` (see the module docstring), write ``eval.json`` and return metrics."""
+    path = Path(target)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such run folder, checkpoint, .onnx or .npz file")
+    dev = _device(device)
+    if path.suffix == ".npz":
+        cfg = (
+            _with_eval_options(_config_for(path, config, overrides), rerank, None)
+            if config
+            else None
+        )
+        fs = load_feature_file(path, gallery)
+    elif path.suffix == ".onnx":
+        cfg = _with_eval_options(_config_for(path, config, overrides), rerank, flip)
+        fs = _onnx_features(path, cfg, dev)
+    else:
+        model, cfg = _checkpoint_model(path, config, overrides, dev)
+        cfg = _with_eval_options(cfg, rerank, flip)
+        kind = cfg.evaluation_params.type or "market_evaluate"
+        if kind != "market_evaluate":
+            metrics = _run_configured(kind, cfg, model, dev)
+            _save(path, output, metrics, kind)
+            return metrics
+        fs = _model_features(model, cfg, dev)
+    ev = cfg.evaluation_params if cfg is not None else None
+    distance = ev.distance if ev else "euclidean"
+    metrics = evaluate_features(
+        **fs.tensors,
+        ranks=ev.ranks if ev else (1, 5, 10),
+        distance=distance,
+        rerank=bool(rerank) if ev is None else ev.rerank,
+        query_expansion=ev.query_expansion if ev else 0,
+    )
+    out_json = _save(path, output, metrics, "market_evaluate")
+    if report > 0:
+        _write_report(fs, report, topk, distance, out_json.parent / "report", metrics, html)
+    return metrics
+
+
+def _run_configured(kind: str, cfg: Any, model: torch.nn.Module, dev: torch.device) -> dict:
+    """Run the config's own evaluator (classification, a user file ...) on the model."""
+    from reidkit.data import build_dataset
+    from reidkit.evaluation.registry import get_evaluator, run_evaluator
+
+    ev = get_evaluator(kind, cfg.evaluation_params.search_dirs)
+    return run_evaluator(ev, cfg, model, dataset=build_dataset(cfg), device=dev)
+
+
+def _save(target: Path, output: str | Path | None, metrics: dict[str, float], kind: str) -> Path:
+    """Write ``eval.json`` (default: in the run folder, else beside the target)."""
+    out = Path(output) if output else (target if target.is_dir() else target.parent) / "eval.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"target": str(target), "evaluator": kind, "metrics": metrics}
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return out
