@@ -144,7 +144,7 @@ def _decode(source: Any, path: str) -> np.ndarray:
 
     try:
         with Image.open(io.BytesIO(source.read(path))) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))  # writable copy
     except OSError as e:
         raise DataError(f"{path}: cannot decode image ({e})") from None
 
