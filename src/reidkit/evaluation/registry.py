@@ -3,7 +3,7 @@
 An evaluator is a function ``run_eval(config, model, *, dataset, device, writer=None,
 epoch=None) -> dict[str, float]``. ``get_evaluator`` resolves a name to one of:
 
-1. a built-in (``market_evaluate``, ``classification_evaluate``);
+1. a built-in (``market_evaluate``, ``classification_evaluate``, ``verification_evaluate``);
 2. a file ``evaluate/<name>.py`` exposing ``run_eval`` (the seed's rule), looked up in the
    current directory, then in each of ``evaluation_params.search_dirs`` (a search dir may be
    the folder that contains ``evaluate/`` or the ``evaluate/`` folder itself);
@@ -30,6 +30,7 @@ from reidkit.utils.errors import ConfigError, ReidkitError
 BUILTIN_METRICS = {
     "market_evaluate": "mAP",
     "classification_evaluate": "top1",
+    "verification_evaluate": "accuracy",
 }
 # The seed document spells it this way once; accept it as the same evaluator.
 ALIASES = {"classificaton_evaluate": "classification_evaluate"}
@@ -54,9 +55,9 @@ class Evaluator:
 
 
 def _builtin(name: str) -> Callable[..., Any]:
-    from reidkit.evaluation import builtins
+    from reidkit.evaluation import builtins, verification
 
-    return getattr(builtins, name)
+    return getattr(builtins, name, None) or getattr(verification, name)
 
 
 def _candidate_files(name: str, search_dirs: Sequence[str | Path]) -> list[Path]:
