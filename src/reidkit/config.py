@@ -91,6 +91,11 @@ class ModelParams(Section):
     margin: float = Field(0.35, ge=0, description="Margin of margin classifiers.")
     num_parts: int = Field(0, ge=0, description="PCB horizontal stripes (0 = off).")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the classifier.")
+    global_branch: bool = Field(
+        False,
+        description="With num_parts > 0, keep the global branch too; test features concatenate "
+        "the global and part embeddings.",
+    )
     freeze_layers: list[str] = Field(
         default_factory=list, description="Backbone parts frozen for freeze_epochs."
     )
@@ -220,6 +225,20 @@ class Config(Section):
         "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."
     )
     amp: Literal["off", "bf16", "fp16"] = Field(
+    center_lr: float = Field(
+        0.5, gt=0, description="SGD lr of the center-loss centres (their own optimiser, as BoT)."
+    )
+    tri_loss_type: Literal["batch_hard", "weighted"] = Field(
+        "batch_hard",
+        description="batch_hard (hardest positive / negative) or weighted (AGW's weighted "
+        "regularisation triplet: softmax-weighted positives / negatives).",
+    )
+    tri_loss_distance: Literal["euclidean", "cosine"] = Field(
+        "euclidean", description="Distance of the triplet loss."
+    )
+    circle_loss_weight: float = Field(0.0, ge=0, description="Weight of pair-wise circle loss.")
+    circle_loss_scale: float = Field(64.0, gt=0, description="Circle loss scale (gamma).")
+    circle_loss_margin: float = Field(0.25, ge=0, lt=1, description="Circle loss relaxation m.")
         "off", description="Automatic mixed precision (fp16 uses a grad scaler)."
     )
     channels_last: bool = Field(False, description="channels_last memory format.")
@@ -261,7 +280,7 @@ class Config(Section):
                     f"batch_sampling_params: P*K = {bs.P}*{bs.K} = {bs.P * bs.K} "
                     f"must equal batch_size {self.batch_size}"
                 )
-        if not self.use_triplet and self.tri_loss_lambda_cls == 0:
+        if not self.use_triplet and self.tri_loss_lambda_cls == 0 and not self.circle_loss_weight:
             raise ValueError(
                 "tri_loss_lambda_cls: 0 with tri_loss_margin 0 leaves no loss to train; "
                 "set one of them"

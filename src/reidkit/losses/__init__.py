@@ -2,9 +2,12 @@
 
 from reidkit.losses.functional import (
     batch_hard_triplet,
+    center_loss,
     cross_entropy_label_smoothing,
     hard_example_mining,
+    pairwise_circle_loss,
     pairwise_distance,
+    weighted_regularization_triplet,
 )
 from reidkit.losses.reid_loss import ReidLoss, build_loss
 
@@ -12,7 +15,10 @@ __all__ = [
     "ReidLoss",
     "batch_hard_triplet",
     "build_loss",
+    "center_loss",
     "cross_entropy_label_smoothing",
     "hard_example_mining",
+    "pairwise_circle_loss",
     "pairwise_distance",
+    "weighted_regularization_triplet",
 ]

@@ -40,6 +40,27 @@ def pairwise_distance(x: torch.Tensor, distance: str = "euclidean") -> torch.Ten
     return d2.sqrt()
 
 
+def check_margin(margin: Margin) -> None:
+    """A triplet margin must be a number >= 0 or 'soft_margin'."""
+    if margin != "soft_margin" and (
+        isinstance(margin, (str, bool)) or not isinstance(margin, (int, float)) or margin < 0
+    ):
+        raise ConfigError(f"tri_loss_margin = {margin!r}: expected a number >= 0 or 'soft_margin'")
+
+
+def _pair_masks(
+    pids: torch.Tensor, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(N, N)`` positive mask (same identity, not the anchor itself), negative mask and the
+    ``(N,)`` mask of anchors having at least one of each."""
+    pids = pids.to(device)
+    n = pids.numel()
+    same = pids.view(n, 1) == pids.view(1, n)
+    pos = same & ~torch.eye(n, dtype=torch.bool, device=device)
+    neg = ~same
+    return pos, neg, pos.any(dim=1) & neg.any(dim=1)
+
+
 def hard_example_mining(
     dist: torch.Tensor, pids: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -48,14 +69,9 @@ def hard_example_mining(
     Positives exclude the anchor itself; an anchor is valid when it has at least one other
     image of its identity and at least one image of another identity in the batch.
     """
-    n = dist.size(0)
-    same = pids.view(n, 1) == pids.view(1, n)
-    eye = torch.eye(n, dtype=torch.bool, device=dist.device)
-    pos = same & ~eye
-    neg = ~same
+    pos, neg, valid = _pair_masks(pids, dist.device)
     dist_ap = dist.masked_fill(~pos, float("-inf")).amax(dim=1)
     dist_an = dist.masked_fill(~neg, float("inf")).amin(dim=1)
-    valid = pos.any(dim=1) & neg.any(dim=1)
     return dist_ap, dist_an, valid
 
 
@@ -70,8 +86,7 @@ def batch_hard_triplet(
     ``margin`` > 0 gives ``relu(d_ap - d_an + margin)``; ``"soft_margin"`` gives
     ``softplus(d_ap - d_an)``. A batch without any valid anchor yields 0 (still differentiable).
     """
-    if margin != "soft_margin" and (isinstance(margin, str) or margin < 0):
-        raise ConfigError(f"tri_loss_margin = {margin!r}: expected a number >= 0 or 'soft_margin'")
+    check_margin(margin)
     dist = pairwise_distance(embeddings, distance)
     dist_ap, dist_an, valid = hard_example_mining(dist, pids)
     if not bool(valid.any()):
@@ -80,3 +95,60 @@ def batch_hard_triplet(
     if margin == "soft_margin":
         return F.softplus(diff).mean()
     return F.relu(diff + float(margin)).mean()
+
+
+def weighted_regularization_triplet(
+    embeddings: torch.Tensor,
+    pids: torch.Tensor,
+    margin: Margin = "soft_margin",
+    distance: str = "euclidean",
+) -> torch.Tensor:
+    """AGW's weighted-regularisation triplet (Ye et al. 2021): instead of the hardest pair, a
+    softmax over each anchor's positive distances (and over its negated negative distances)
+    weights them, so harder pairs count more without a hard choice. Soft margin by default;
+    a number gives ``relu(d_ap - d_an + margin)``. Mean over valid anchors.
+    """
+    check_margin(margin)
+    dist = pairwise_distance(embeddings, distance)
+    pos, neg, valid = _pair_masks(pids, dist.device)
+    if not bool(valid.any()):
+        return embeddings.float().sum() * 0.0
+    dist, pos, neg = dist[valid], pos[valid], neg[valid]
+    w_ap = torch.softmax(dist.masked_fill(~pos, float("-inf")), dim=1)
+    w_an = torch.softmax((-dist).masked_fill(~neg, float("-inf")), dim=1)
+    diff = (w_ap * dist).sum(1) - (w_an * dist).sum(1)
+    if margin == "soft_margin":
+        return F.softplus(diff).mean()
+    return F.relu(diff + float(margin)).mean()
+
+
+def pairwise_circle_loss(
+    embeddings: torch.Tensor, pids: torch.Tensor, scale: float = 64.0, margin: float = 0.25
+) -> torch.Tensor:
+    """Pair-wise circle loss (Sun et al. 2020) on cosine similarities within the batch.
+
+    For each anchor: ``softplus(logsumexp_n(s*a_n*(s_n - m)) + logsumexp_p(-s*a_p*(s_p - 1 + m)))``
+    with ``a_p = relu(1 + m - s_p)``, ``a_n = relu(s_n + m)`` (detached); mean over anchors that
+    have a positive and a negative.
+    """
+    x = F.normalize(embeddings.float(), dim=1)
+    pos, neg, valid = _pair_masks(pids, x.device)
+    if not bool(valid.any()):
+        return embeddings.float().sum() * 0.0
+    sim = x[valid] @ x.t()
+    pos, neg = pos[valid], neg[valid]
+    alpha_p = (1.0 + margin - sim.detach()).clamp(min=0)
+    alpha_n = (sim.detach() + margin).clamp(min=0)
+    logit_p = (-scale * alpha_p * (sim - (1.0 - margin))).masked_fill(~pos, float("-inf"))
+    logit_n = (scale * alpha_n * (sim - margin)).masked_fill(~neg, float("-inf"))
+    z = torch.logsumexp(logit_p, dim=1) + torch.logsumexp(logit_n, dim=1)
+    return F.softplus(z).mean()
+
+
+def center_loss(
+    embeddings: torch.Tensor, pids: torch.Tensor, centers: torch.Tensor
+) -> torch.Tensor:
+    """Center loss (Wen et al. 2016): mean squared euclidean distance of each embedding to
+    the centre of its identity (``centers`` is ``(num_classes, D)``)."""
+    diff = embeddings.float() - centers.float()[pids.long()]
+    return (diff * diff).sum(dim=1).mean()

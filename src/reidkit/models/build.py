@@ -30,6 +30,7 @@ def build_model(cfg: Config, num_classes: int) -> ReidModel:
         num_parts=mp.num_parts,
         pretrained=cfg.imagenet_pretrain,
         dropout=mp.dropout,
+        global_branch=mp.global_branch,
     )
 
 

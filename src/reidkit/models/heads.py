@@ -1,4 +1,4 @@
-"""Head parts: poolings (feature map -> vector), necks (vector -> embedding), classifiers."""
+"""Head parts: poolings (feature map -> vectors), necks (vector -> embedding), the PCB part head."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidkit.models.classifiers import CLASSIFIERS
 from reidkit.utils.errors import ConfigError
 
 POOLINGS = ("avg", "max", "gem", "gem_avg")
 NECKS = ("none", "bnneck", "embedding")
-CLASSIFIERS = ("softmax",)
+
+__all__ = ["CLASSIFIERS", "NECKS", "POOLINGS", "GeM", "Neck", "PartHead", "Pool", "check_choice"]
 
 
 def check_choice(key: str, value: str, valid: tuple[str, ...]) -> str:
@@ -38,37 +40,47 @@ def init_kaiming(m: nn.Module) -> None:
 
 
 class GeM(nn.Module):
-    """Generalised-mean pooling with a learnable exponent ``p`` (p=1 avg, p->inf max)."""
+    """Generalised-mean pooling over regions with a learnable exponent ``p`` (p=1 is average,
+    large p approaches max)."""
 
     def __init__(self, p: float = 3.0, eps: float = 1e-6) -> None:
         super().__init__()
         self.p = nn.Parameter(torch.tensor(float(p)))
         self.eps = eps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W) -> (B, C)``."""
+    def forward(self, x: torch.Tensor, regions: tuple[int, int] = (1, 1)) -> torch.Tensor:
+        """``(B, C, H, W) -> (B, C, *regions)``."""
         p = self.p.clamp(min=1.0)
-        pooled = x.float().clamp(min=self.eps).pow(p).mean(dim=(2, 3))
+        pooled = F.adaptive_avg_pool2d(x.float().clamp(min=self.eps).pow(p), regions)
         return pooled.pow(1.0 / p).to(x.dtype)
 
 
-class GlobalPool(nn.Module):
-    """avg / max / gem / gem_avg (the sum of GeM and average) pooling to ``(B, C)``."""
+class Pool(nn.Module):
+    """avg / max / gem / gem_avg (GeM plus average) pooling of ``parts`` horizontal stripes.
 
-    def __init__(self, kind: str = "avg") -> None:
+    ``(B, C, H, W) -> (B, C)`` for one part (global pooling), ``(B, C, parts)`` otherwise.
+    """
+
+    def __init__(self, kind: str = "avg", parts: int = 1) -> None:
         super().__init__()
         self.kind = check_choice("pooling", kind, POOLINGS)
+        self.parts = parts
         self.gem = GeM() if kind in ("gem", "gem_avg") else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W) -> (B, C)``."""
+        """Pool, then drop the trailing unit dimensions."""
+        regions = (self.parts, 1)
         if self.kind == "avg":
-            return x.mean(dim=(2, 3))
-        if self.kind == "max":
-            return x.amax(dim=(2, 3))
-        assert self.gem is not None
-        pooled = self.gem(x)
-        return pooled + x.mean(dim=(2, 3)) if self.kind == "gem_avg" else pooled
+            y = F.adaptive_avg_pool2d(x, regions)
+        elif self.kind == "max":
+            y = F.adaptive_max_pool2d(x, regions)
+        else:
+            assert self.gem is not None
+            y = self.gem(x, regions)
+            if self.kind == "gem_avg":
+                y = y + F.adaptive_avg_pool2d(x, regions)
+        y = y.flatten(2)
+        return y.squeeze(2) if self.parts == 1 else y
 
 
 class Neck(nn.Module):
@@ -98,22 +110,43 @@ class Neck(nn.Module):
         return self.bn(x) if self.bn is not None else x
 
 
-class LinearClassifier(nn.Module):
-    """Softmax classifier: a bias-free linear layer (std 0.001 init, as in BoT)."""
+class PartHead(nn.Module):
+    """PCB (Sun et al. 2018): ``num_parts`` horizontal stripes, each pooled, reduced by a
+    Linear+BN+ReLU (the paper's 1x1 convolution) to ``part_dim``, then given a neck.
 
-    def __init__(self, in_dim: int, num_classes: int) -> None:
+    ``forward(fmap) -> (pre-neck (B, P, part_dim), post-neck (B, P, part_dim))``.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_parts: int,
+        part_dim: int = 256,
+        pooling: str = "avg",
+        neck: str = "none",
+    ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(num_classes, in_dim))
-        nn.init.normal_(self.weight, std=0.001)
+        if neck == "embedding":
+            raise ConfigError(
+                "model_params.neck = 'embedding' with num_parts > 0: PCB already reduces each part "
+                "to embedding_dim; use neck 'none' (the PCB paper) or 'bnneck'"
+            )
+        self.num_parts, self.part_dim = num_parts, part_dim
+        self.pool = Pool(pooling, num_parts)
+        self.reduce = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(in_dim, part_dim, bias=False), nn.BatchNorm1d(part_dim), nn.ReLU()
+            )
+            for _ in range(num_parts)
+        )
+        self.necks = nn.ModuleList(Neck(neck, part_dim) for _ in range(num_parts))
+        self.reduce.apply(init_kaiming)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits ``(B, num_classes)``; ``labels`` are unused (margin classifiers need them)."""
-        return F.linear(x, self.weight)
-
-
-def build_classifier(
-    kind: str, in_dim: int, num_classes: int, scale: float = 30.0, margin: float = 0.35
-) -> nn.Module:
-    """A classifier by name (see ``CLASSIFIERS``)."""
-    check_choice("classifier", kind, CLASSIFIERS)
-    return LinearClassifier(in_dim, num_classes)
+    def forward(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stripe features before and after the per-part necks."""
+        stripes = self.pool(fmap)
+        if stripes.dim() == 2:  # a single part
+            stripes = stripes.unsqueeze(2)
+        reduced = [r(stripes[:, :, i]) for i, r in enumerate(self.reduce)]
+        necked = [n(f) for n, f in zip(self.necks, reduced, strict=True)]
+        return torch.stack(reduced, 1), torch.stack(necked, 1)

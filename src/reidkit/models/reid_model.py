@@ -1,8 +1,13 @@
 """``ReidModel``: backbone -> pooling -> neck -> classifier, per docs/architecture.md.
 
 Training: ``model(images, labels) -> {"embedding", "logits", "neck"}`` where ``embedding`` is the
-pooled pre-neck feature (for the triplet loss) and ``neck`` the post-neck feature. Eval:
-``model(images) -> (B, embedding_dim)``, the post-neck feature used for retrieval.
+pre-neck feature (for the triplet loss), ``neck`` the post-neck feature and ``logits`` a tensor,
+or a list (one per part / branch) for multi-branch heads. Eval: ``model(images) -> (B, D)``, the
+post-neck feature used for retrieval (branches concatenated).
+
+Branches: the global branch (pool -> neck -> classifier) and, with ``num_parts > 0``, the PCB
+part branch (``PartHead``, one classifier per stripe). With parts the global branch is kept only
+when ``global_branch`` is set.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import torch
 from torch import nn
 
 from reidkit.models.backbones import Backbone, build_backbone
-from reidkit.models.heads import GlobalPool, Neck, build_classifier
+from reidkit.models.classifiers import CLASSIFIERS, build_classifier
+from reidkit.models.heads import Neck, PartHead, Pool, check_choice
 from reidkit.utils.errors import ConfigError
+
+Outputs = dict[str, Union[torch.Tensor, list[torch.Tensor]]]
 
 
 class ReidModel(nn.Module):
@@ -37,39 +45,61 @@ class ReidModel(nn.Module):
         num_parts: int = 0,
         pretrained: Union[bool, str, Path] = False,
         dropout: float = 0.0,
+        global_branch: bool = False,
     ) -> None:
         super().__init__()
         if num_classes < 1:
             raise ConfigError(f"num_classes = {num_classes}: a classifier needs at least 1 class")
-        if num_parts:
-            raise ConfigError(
-                f"model_params.num_parts = {num_parts}: part-based heads need the PCB model; "
-                "use num_parts 0"
-            )
+        check_choice("classifier", classifier, CLASSIFIERS)
         if isinstance(backbone, str):
             backbone = build_backbone(backbone, last_stride, pretrained)
         self.backbone = backbone
-        self.pool = GlobalPool(pooling)
-        self.neck = Neck(neck, backbone.out_channels, embedding_dim)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.classifier = build_classifier(
-            classifier, self.neck.out_dim, num_classes, scale, margin
+        channels = backbone.out_channels
+        self.use_global = num_parts == 0 or global_branch
+        self.pool = Pool(pooling) if self.use_global else None
+        self.neck = Neck(neck, channels, embedding_dim) if self.use_global else None
+        self.parts = (
+            PartHead(channels, num_parts, embedding_dim or 256, pooling, neck)
+            if num_parts
+            else None
         )
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        in_dims = [self.neck.out_dim] if self.neck is not None else []
+        if self.parts is not None:
+            in_dims += [self.parts.part_dim] * num_parts
+        heads = [build_classifier(classifier, d, num_classes, scale, margin) for d in in_dims]
+        self.classifier: nn.Module = heads[0] if len(heads) == 1 else nn.ModuleList(heads)
         self.num_classes = num_classes
-        self.feature_dim = backbone.out_channels
-        self.embedding_dim = self.neck.out_dim
+        self.embedding_dim = sum(in_dims)
+        self.feature_dim = (channels if self.use_global else 0) + sum(in_dims[self.use_global :])
         self._eval_locked: set[str] = set()
 
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor] | torch.Tensor:
+    ) -> Outputs | torch.Tensor:
         """The outputs dict in training mode, the retrieval embedding in eval mode."""
-        feature = self.pool(self.backbone.forward_features(images))
-        neck = self.neck(feature)
+        fmap = self.backbone.forward_features(images)
+        pre: list[torch.Tensor] = []
+        post: list[torch.Tensor] = []  # one (B, d) tensor per classifier
+        if self.pool is not None and self.neck is not None:
+            feature = self.pool(fmap)
+            pre.append(feature)
+            post.append(self.neck(feature))
+        if self.parts is not None:
+            part_pre, part_post = self.parts(fmap)
+            pre.append(part_pre.flatten(1))
+            post.extend(part_post.unbind(1))
+        neck = post[0] if len(post) == 1 else torch.cat(post, 1)
         if not self.training:
             return neck
-        logits = self.classifier(self.dropout(neck), labels)
-        return {"embedding": feature, "logits": logits, "neck": neck}
+        heads = [self.classifier] if len(post) == 1 else list(self.classifier)
+        logits = [head(self.dropout(f), labels) for head, f in zip(heads, post, strict=True)]
+        embedding = pre[0] if len(pre) == 1 else torch.cat(pre, 1)
+        return {
+            "embedding": embedding,
+            "logits": logits[0] if len(logits) == 1 else logits,
+            "neck": neck,
+        }
 
     # ------------------------------------------------------------------ parameter groups
     def backbone_parameters(self) -> Iterator[nn.Parameter]:
@@ -77,7 +107,7 @@ class ReidModel(nn.Module):
         return self.backbone.parameters()
 
     def head_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters trained with ``lr.fc_lr``: pooling, neck and classifier."""
+        """Parameters trained with ``lr.fc_lr``: pooling, necks, part head and classifiers."""
         for name, p in self.named_parameters():
             if not name.startswith("backbone."):
                 yield p

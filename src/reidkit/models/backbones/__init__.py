@@ -1,6 +1,11 @@
-"""Backbones by name: ``build_backbone(name, last_stride, pretrained)``."""
+"""Backbones by name: ``build_backbone(name, last_stride, pretrained)``; ``backbone_names()``."""
 
-from reidkit.models.backbones import torchvision_nets  # noqa: F401  (registers backbones)
+from reidkit.models.backbones import (  # noqa: F401  (importing registers the backbones)
+    features_nets,
+    osnet,
+    resnets,
+    vit,
+)
 from reidkit.models.backbones.base import (
     Backbone,
     LoadReport,

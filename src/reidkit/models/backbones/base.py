@@ -83,9 +83,14 @@ def get_backbone_spec(name: str) -> BackboneSpec:
 
 
 def build_backbone(name: str, last_stride: int = 1, pretrained: Pretrained = False) -> Backbone:
-    """Build a registered backbone, optionally with ImageNet weights (True or a file path)."""
+    """Build a registered backbone (or ``timm:<model>``), optionally with ImageNet weights
+    (``True`` for the published ones, or a file path)."""
     if last_stride not in (1, 2):
         raise ConfigError(f"model_params.last_stride = {last_stride!r}: expected 1 or 2")
+    if name.startswith("timm:"):
+        from reidkit.models.backbones.timm_net import build_timm_backbone
+
+        return build_timm_backbone(name, last_stride, pretrained)
     return get_backbone_spec(name).builder(last_stride, pretrained)
 
 
@@ -189,6 +194,24 @@ def load_weights_file(
     return report
 
 
+def imagenet_weights(model_name: str, version: str = "IMAGENET1K_V1") -> Any:
+    """torchvision's weights enum member ``version`` for ``model_name`` (V1: the classic
+    weights most ReID papers start from)."""
+    import torchvision
+
+    return getattr(torchvision.models.get_model_weights(model_name), version)
+
+
+def no_imagenet_weights(name: str, example: str = "") -> None:
+    """Raise the error for ``imagenet_pretrain: true`` on a backbone torchvision has no
+    weights for."""
+    hint = f" (e.g. {example})" if example else ""
+    raise ConfigError(
+        f"imagenet_pretrain = true: torchvision publishes no ImageNet weights for backbone "
+        f"{name!r}; set imagenet_pretrain to a local .pth file{hint} or to false"
+    )
+
+
 def load_torchvision_weights(net: nn.Module, weights: Any) -> None:
     """Load torchvision ``weights`` (an enum member) from the hub cache or the internet.
 
@@ -210,10 +233,20 @@ def load_torchvision_weights(net: nn.Module, weights: Any) -> None:
 
 
 def load_pretrained(
-    net: nn.Module, pretrained: Pretrained, weights: Any, ignore_prefixes: tuple[str, ...]
+    net: nn.Module,
+    pretrained: Pretrained,
+    weights: Any,
+    ignore_prefixes: tuple[str, ...],
+    name: str = "",
 ) -> None:
-    """Apply ``imagenet_pretrain`` to a torchvision network that still has its classifier."""
+    """Apply ``imagenet_pretrain`` to a network that still has its classifier.
+
+    ``weights`` is torchvision's enum member, or None when there are none (then ``True`` is an
+    error naming backbone ``name``).
+    """
     if pretrained is True:
+        if weights is None:
+            no_imagenet_weights(name or type(net).__name__)
         load_torchvision_weights(net, weights)
     elif isinstance(pretrained, (str, Path)) and str(pretrained):
         load_weights_file(net, pretrained, ignore_prefixes)
