@@ -140,3 +140,16 @@ def test_plain_function_and_reidkit_errors_pass_through() -> None:
 
     with pytest.raises(ConfigError, match="x.y = 3"):
         run_evaluator(fails, None, None)
+
+
+def test_worked_example_evaluator_runs(eval_cfg) -> None:
+    from reidkit.data import build_dataset
+    from reidkit.models import ReidModel
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    ev = get_evaluator("my_evaluate", search_dirs=[str(examples)])
+    assert default_metric(ev) == "cos_mAP"
+    torch.manual_seed(0)
+    model = ReidModel("resnet18", num_classes=4)
+    out = run_evaluator(ev, eval_cfg, model, dataset=build_dataset(eval_cfg), device="cpu")
+    assert set(out) == {"cos_rank1", "cos_mAP", "mean_norm"} and out["mean_norm"] > 0
