@@ -140,7 +140,14 @@ class AugmentationParams(Section):
 class DataParams(Section):
     """Where and how images are read (new key ``data``)."""
 
-    layout: str = Field("auto", description="auto | market1501 | ... (see docs/datasets.md).")
+    layout: str = Field(
+        "auto",
+        description="auto | market1501 | dukemtmc | msmt17 | cuhk03_np | veri776 | custom | "
+        "imagefolder | lmdb (see docs/datasets.md).",
+    )
+    cuhk03_subset: Literal["detected", "labeled"] = Field(
+        "detected", description="Which CUHK03-NP boxes to use (layout cuhk03_np)."
+    )
     cache: Literal["none", "ram", "device"] = Field(
         "none", description="Decoded-image cache for the fast pipeline."
     )

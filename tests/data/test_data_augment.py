@@ -104,3 +104,42 @@ def test_vectorised_and_slice_paths_agree() -> None:
     idx = torch.tensor([3, 3, 0, 39, 12, 7, 7, 20])
     p = aug.draw(len(idx), 48, 24, torch.Generator().manual_seed(5))
     torch.testing.assert_close(aug._apply_slices(x, p, idx), aug._apply_vectorised(x, p, idx))
+
+
+def test_extras_are_per_image_deterministic_and_in_range() -> None:
+    x = _images(1).repeat(12, 1, 1, 1)
+    for kw in (
+        {"color_jitter": 1.0},
+        {"random_patch": 1.0},
+        {"auto_augment": "randaugment"},
+        {"auto_augment": "autoaugment"},
+    ):
+        aug = BatchAugment(mirror=False, padding=0, **kw)
+        a = aug(x, torch.Generator().manual_seed(4))
+        b = aug(x, torch.Generator().manual_seed(4))
+        assert torch.equal(a, b), kw
+        plain = normalize_uint8(x)
+        changed = [not torch.equal(a[i], plain[i]) for i in range(12)]
+        assert sum(changed) >= 6, kw
+        assert len({tuple(o.flatten()[::29].tolist()) for o in a}) > 3, kw
+
+
+def test_jitter_keeps_pixels_in_range_and_off_is_identity() -> None:
+    from reidkit.data.augment_extra import color_jitter, random_patch
+
+    x = _images(8).float()
+    y = color_jitter(x, torch.Generator().manual_seed(0), 1.0)
+    assert y.min() >= 0 and y.max() <= 255 and not torch.equal(x, y)
+    torch.testing.assert_close(color_jitter(x, torch.Generator().manual_seed(0), 0.0), x)
+    assert torch.equal(random_patch(x, torch.Generator().manual_seed(0), 0.0), x)
+
+
+def test_random_patch_copies_a_box_from_another_image() -> None:
+    from reidkit.data.augment_extra import random_patch
+
+    x = torch.stack([torch.full((3, 32, 16), float(i)) for i in range(6)])
+    y = random_patch(x, torch.Generator().manual_seed(1), 1.0)
+    for i in range(6):
+        values = set(y[i].unique().tolist())
+        assert float(i) in values or len(values) == 1
+        assert len(values - {float(i)}) == 1  # one foreign image pasted

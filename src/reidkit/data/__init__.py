@@ -1,43 +1,54 @@
 """Datasets, image sources, samplers, batched augmentation and loaders.
 
-See docs/architecture.md for the contracts and docs/datasets.md for the layouts.
+See docs/architecture.md for the contracts and docs/datasets.md for the layouts. Names are
+imported lazily, so listing or packing a dataset does not import torch.
 """
 
-from reidkit.data.augment import BatchAugment, normalize_uint8
-from reidkit.data.build import build_dataset, detect_layout, load_dataset
-from reidkit.data.decode import decode_records, decode_resized
-from reidkit.data.layouts.market import load_market, parse_market_name
-from reidkit.data.loaders import (
-    Batch,
-    TestLoader,
-    TrainLoader,
-    build_test_loader,
-    build_train_loader,
-)
-from reidkit.data.records import ImageSource, Record, ReidDataset, relabel
-from reidkit.data.samplers import PKSampler, RandomBatchSampler
-from reidkit.data.sources import FolderSource
+from __future__ import annotations
 
-__all__ = [
-    "Batch",
-    "BatchAugment",
-    "FolderSource",
-    "ImageSource",
-    "PKSampler",
-    "RandomBatchSampler",
-    "Record",
-    "ReidDataset",
-    "TestLoader",
-    "TrainLoader",
-    "build_dataset",
-    "build_test_loader",
-    "build_train_loader",
-    "decode_records",
-    "decode_resized",
-    "detect_layout",
-    "load_dataset",
-    "load_market",
-    "normalize_uint8",
-    "parse_market_name",
-    "relabel",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BatchAugment": "augment",
+    "normalize_uint8": "augment",
+    "build_dataset": "build",
+    "detect_layout": "build",
+    "load_dataset": "build",
+    "decode_records": "decode",
+    "decode_resized": "decode",
+    "load_market": "layouts.market",
+    "parse_market_name": "layouts.market",
+    "Batch": "loaders",
+    "TestLoader": "loaders",
+    "TrainLoader": "loaders",
+    "build_test_loader": "loaders",
+    "build_train_loader": "loaders",
+    "ImageSource": "records",
+    "Record": "records",
+    "ReidDataset": "records",
+    "relabel": "records",
+    "PKSampler": "samplers",
+    "RandomBatchSampler": "samplers",
+    "FolderSource": "sources",
+    "LmdbSource": "store",
+    "load_store": "store",
+    "pack_dataset": "store",
+    "unpack_store": "store",
+    "generate_synthetic": "synthetic",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reidkit.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"reidkit.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from reidkit.data.augment_extra import auto_augment, color_jitter, random_patch
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ERASE_TRIES = 10
@@ -55,8 +57,9 @@ class BatchAugment:
 
     ``mirror`` with ``flip_prob``; ``padding`` pixels of zero padding then a random crop back
     to the input size (0 = off); ``random_erasing`` = probability of erasing one box per image
-    (0 = off). Call it with a uint8 tensor ``(B, 3, H, W)`` and a ``torch.Generator`` on the
-    batch's device.
+    (0 = off); ``color_jitter`` / ``random_patch`` probabilities and ``auto_augment`` policy as in
+    ``augment_extra``. Call it with a uint8 tensor ``(B, 3, H, W)`` and a ``torch.Generator``
+    on the batch's device.
     """
 
     def __init__(
@@ -65,6 +68,9 @@ class BatchAugment:
         flip_prob: float = 0.5,
         padding: int = 10,
         random_erasing: float = 0.0,
+        color_jitter: float = 0.0,
+        random_patch: float = 0.0,
+        auto_augment: str = "none",
         erase_area: tuple[float, float] = (0.02, 0.4),
         erase_ratio: float = 0.3,
         erase_value: tuple[float, float, float] = IMAGENET_MEAN,
@@ -74,6 +80,11 @@ class BatchAugment:
         self.flip_prob = flip_prob if mirror else 0.0
         self.padding = int(padding)
         self.erase_prob = float(random_erasing)
+        self.jitter_prob = float(color_jitter)
+        self.patch_prob = float(random_patch)
+        if auto_augment not in ("none", "autoaugment", "randaugment"):
+            raise ValueError(f"auto_augment = {auto_augment!r}: none | autoaugment | randaugment")
+        self.auto_augment = auto_augment
         self.erase_area = erase_area
         self.erase_ratio = erase_ratio
         self.erase_value = erase_value
@@ -114,18 +125,49 @@ class BatchAugment:
         """Augmented float32 batch of ``images[index]`` (all of ``images`` when index is None)."""
         n = images.shape[0] if index is None else index.numel()
         params = self.draw(n, images.shape[-2], images.shape[-1], gen)
-        return self.apply(images, params, index)
+        return self.apply(images, params, index, gen)
 
     def apply(
-        self, images: torch.Tensor, params: AugmentParams, index: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        params: AugmentParams,
+        index: torch.Tensor | None = None,
+        gen: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Apply given parameters (vectorised on GPU, slice copies on CPU)."""
+        """Apply given parameters (vectorised on GPU, slice copies on CPU).
+
+        ``gen`` draws the parameters of the optional extras (jitter, patch, auto-augment).
+        """
         if images.device.type == "cpu":
-            return self._apply_slices(images, params, index)
-        return self._apply_vectorised(images, params, index)
+            return self._apply_slices(images, params, index, gen)
+        return self._apply_vectorised(images, params, index, gen)
+
+    @property
+    def has_extras(self) -> bool:
+        """Whether colour jitter, random patch or auto-augment is on."""
+        return self.jitter_prob > 0 or self.patch_prob > 0 or self.auto_augment != "none"
+
+    def _to_float(self, staged: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+        """uint8 geometric output -> normalised float, with the optional extras."""
+        if gen is None and self.has_extras:
+            raise ValueError("BatchAugment.apply needs a generator when extras are on")
+        if self.auto_augment != "none":
+            staged = auto_augment(staged, gen, self.auto_augment)
+        out = staged.float()
+        if self.jitter_prob > 0:
+            out = color_jitter(out, gen, self.jitter_prob)
+        scale, shift = _affine(self.mean, self.std, out.device)
+        out.mul_(scale).add_(shift)
+        if self.patch_prob > 0:
+            out = random_patch(out, gen, self.patch_prob)
+        return out
 
     def _apply_vectorised(
-        self, images: torch.Tensor, p: AugmentParams, index: torch.Tensor | None
+        self,
+        images: torch.Tensor,
+        p: AugmentParams,
+        index: torch.Tensor | None,
+        gen: torch.Generator | None = None,
     ) -> torch.Tensor:
         x = images if index is None else images[index.to(images.device)]
         n, c, h, w = x.shape
@@ -136,10 +178,8 @@ class BatchAugment:
         cols = torch.where(p.flip[:, None], w - 1 - cols, cols)
         flat = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]
         out = torch.gather(x.reshape(n, c, h * w), 2, flat.reshape(n, 1, h * w).expand(n, c, -1))
-        out = out.reshape(n, c, h, w).float()
-        out.mul_(valid[:, None])
-        scale, shift = _affine(self.mean, self.std, dev)
-        out.mul_(scale).add_(shift)
+        staged = torch.where(valid[:, None], out.reshape(n, c, h, w), 0)
+        out = self._to_float(staged, gen)
         if self.erase_prob > 0:
             r = torch.arange(h, device=dev)[None, :, None]
             q = torch.arange(w, device=dev)[None, None, :]
@@ -152,7 +192,11 @@ class BatchAugment:
         return out
 
     def _apply_slices(
-        self, images: torch.Tensor, p: AugmentParams, index: torch.Tensor | None
+        self,
+        images: torch.Tensor,
+        p: AugmentParams,
+        index: torch.Tensor | None,
+        gen: torch.Generator | None = None,
     ) -> torch.Tensor:
         rows = range(images.shape[0]) if index is None else index.tolist()
         n, (c, h, w) = len(rows), images.shape[1:]
@@ -165,8 +209,7 @@ class BatchAugment:
             dy, dx = pad - oy[b], pad - ox[b]
             y0, y1, x0, x1 = max(0, -dy), min(h, h - dy), max(0, -dx), min(w, w - dx)
             dst_np[b, :, y0 + dy : y1 + dy, x0 + dx : x1 + dx] = src[:, y0:y1, x0:x1]
-        scale, shift = _affine(self.mean, self.std, torch.device("cpu"))
-        out = torch.from_numpy(dst_np).float().mul_(scale).add_(shift)
+        out = self._to_float(torch.from_numpy(dst_np), gen)
         if self.erase_prob > 0:
             value = torch.tensor(self.erase_value, dtype=out.dtype).view(c, 1, 1)
             boxes = torch.stack([p.erase.long(), p.ey, p.ex, p.eh, p.ew], dim=1).tolist()

@@ -1,4 +1,4 @@
-"""CLI verbs of the data package: ``reidkit synth``."""
+"""CLI verbs of the data package: ``synth``, ``data info``, ``pack``, ``unpack``."""
 
 from __future__ import annotations
 
@@ -23,8 +23,33 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    """Add the data verbs to the ``reidkit`` parser."""
+def _info(args: argparse.Namespace) -> int:
+    from reidkit.data.info import dataset_info, format_info
+
+    print(format_info(dataset_info(args.root, args.layout, sample=args.sample)))
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from reidkit.data.store import pack_dataset
+
+    s = pack_dataset(args.root, args.out, args.layout)
+    print(
+        f"packed {s['images']} images ({s['layout']}: train {s['train']}, query {s['query']}, "
+        f"gallery {s['gallery']}) into {s['store']} ({s['bytes'] / 2**20:.1f} MiB)"
+    )
+    return 0
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    from reidkit.data.store import unpack_store
+
+    s = unpack_store(args.store, args.out)
+    print(f"unpacked {s['images']} images into {s['folder']}")
+    return 0
+
+
+def _add_synth(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "synth",
         help="write a synthetic person dataset in Market-1501 layout",
@@ -40,3 +65,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--width", type=int, default=64, help="image width (default 64)")
     p.add_argument("--images-per-id", type=int, default=16, help="images per identity (default 16)")
     p.set_defaults(func=_synth)
+
+
+def register(subparsers: Any) -> None:
+    """Add the data verbs to the ``reidkit`` parser."""
+    _add_synth(subparsers)
+    data = subparsers.add_parser("data", help="inspect datasets (data info ROOT)")
+    verbs = data.add_subparsers(dest="data_command", metavar="VERB")
+    verbs.required = True
+    info = verbs.add_parser(
+        "info", help="identities / images / cameras per split, image sizes, problems"
+    )
+    info.add_argument("root", help="dataset folder or packed .lmdb store")
+    info.add_argument("--layout", default="auto", help="layout name (default: detect)")
+    info.add_argument("--sample", type=int, default=200, help="images per split read for sizes")
+    info.set_defaults(func=_info)
+    pack = subparsers.add_parser("pack", help="pack a dataset folder into one LMDB file (atomic)")
+    pack.add_argument("root", help="dataset folder")
+    pack.add_argument("out", help="output store, e.g. market.lmdb")
+    pack.add_argument("--layout", default="auto", help="layout name (default: detect)")
+    pack.set_defaults(func=_pack)
+    unpack = subparsers.add_parser("unpack", help="write a packed store back to a folder")
+    unpack.add_argument("store", help="packed .lmdb store")
+    unpack.add_argument("out", help="output folder")
+    unpack.set_defaults(func=_unpack)

@@ -72,6 +72,8 @@ class _DecodeSet(Dataset):
             data = self.source.read(path)
             return i, decode_resized(data, self.height, self.width, path), ""
         except DataError as e:
+            if type(e).__name__ == "StoreOpenError":  # the whole store is unusable
+                raise
             return i, None, str(e)
 
 

@@ -301,7 +301,13 @@ def augment_from_config(cfg: Any) -> BatchAugment:
     """The ``BatchAugment`` of ``cfg.data_augmentation``."""
     a = cfg.data_augmentation
     return BatchAugment(
-        mirror=a.mirror, flip_prob=a.flip_prob, padding=a.padding, random_erasing=a.random_erasing
+        mirror=a.mirror,
+        flip_prob=a.flip_prob,
+        padding=a.padding,
+        random_erasing=a.random_erasing,
+        color_jitter=a.color_jitter,
+        random_patch=a.random_patch,
+        auto_augment=a.auto_augment,
     )
 
 

@@ -42,6 +42,9 @@ def read_market_split(root: Path, folder: str, skips: SkipLog, *, keep_junk: boo
         if parsed is None:
             skips.add("file name does not parse as <pid>_c<camera>...", path)
             continue
+        if path.stat().st_size == 0:
+            skips.add("empty file (0 bytes)", path)
+            continue
         pid, camid = parsed
         if not keep_junk and pid <= 0:
             continue

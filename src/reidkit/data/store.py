@@ -1,0 +1,251 @@
+"""Packed datasets: every encoded image plus all metadata in ONE LMDB file.
+
+``pack_dataset(root, "data.lmdb")`` stores the images' bytes as they are on disk (key = the
+record path) and a JSON metadata entry (name, layout, splits with pids / camids, class names,
+skipped counts). It writes ``data.lmdb.partial`` and renames it only after a completion
+marker is committed and synced, so an interrupted pack never loads as a complete store.
+``LmdbSource`` opens the file lazily, read-only and without locks, once per process, so
+DataLoader workers read it without reopening costs. ``unpack_store`` writes the images
+back as files, plus a ``reidkit_dataset.json`` manifest that reloads the exact dataset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from reidkit.data.records import Record, ReidDataset
+from reidkit.utils.errors import DataError
+
+META_KEY = b"__reidkit_meta__"
+DONE_KEY = b"__reidkit_complete__"
+FORMAT_VERSION = 1
+MANIFEST = "reidkit_dataset.json"
+
+
+_ENVS: dict[tuple[int, int, int, str], lmdb.Environment] = {}
+
+
+class StoreOpenError(DataError):
+    """The store file itself cannot be opened (not one bad image: loaders re-raise it)."""
+
+
+def _forget_envs_after_fork() -> None:
+    """In a forked child (a DataLoader worker), drop the parent's environments.
+
+    LMDB environments must not be used across fork, and LMDB refuses to open a file that is
+    already open in the process, so the child closes its copies and opens its own lazily.
+    """
+    for env in _ENVS.values():
+        with contextlib.suppress(lmdb.Error):
+            env.close()
+    _ENVS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_envs_after_fork)
+
+
+def _shared_env(path: str) -> lmdb.Environment:
+    """One read-only environment per (process, file): LMDB forbids opening a file twice."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise StoreOpenError(f"{path}: cannot open LMDB store ({e.strerror})") from None
+    key = (os.getpid(), st.st_dev, st.st_ino, path)
+    env = _ENVS.get(key)
+    if env is None:
+        try:
+            env = lmdb.open(
+                path,
+                subdir=False,
+                readonly=True,
+                lock=False,
+                readahead=False,
+                meminit=False,
+                max_readers=512,
+            )
+        except lmdb.Error as e:
+            raise StoreOpenError(f"{path}: cannot open LMDB store ({e})") from None
+        _ENVS[key] = env
+    return env
+
+
+class LmdbSource:
+    """Reads encoded images from a packed store; the environment opens lazily per process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.root = str(path)
+        self.decoded_cache: dict = {}
+        self._env: lmdb.Environment | None = None
+        self._pid = -1
+
+    def _open(self) -> lmdb.Environment:
+        if self._env is None or self._pid != os.getpid():
+            self._env = _shared_env(self.root)
+            self._pid = os.getpid()
+        return self._env
+
+    def read(self, path: str) -> bytes:
+        """The stored bytes of ``path``; ``DataError`` naming the key when it is missing."""
+        with self._open().begin(buffers=False) as txn:
+            data = txn.get(path.encode("utf-8"))
+        if data is None:
+            raise DataError(f"{self.root}: no image stored under key {path!r}")
+        return data
+
+    def get_meta(self) -> dict[str, Any]:
+        """The store's metadata; ``DataError`` if the store is incomplete or not ours."""
+        with self._open().begin() as txn:
+            done, meta = txn.get(DONE_KEY), txn.get(META_KEY)
+        if done is None or meta is None:
+            raise DataError(
+                f"{self.root}: incomplete reidkit store (packing was interrupted?); pack it again"
+            )
+        return json.loads(meta)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"root": self.root, "decoded_cache": {}, "_env": None, "_pid": -1}
+
+    def __repr__(self) -> str:
+        return f"LmdbSource({self.root!r})"
+
+
+def dataset_meta(ds: ReidDataset, layout: str) -> dict[str, Any]:
+    """A JSON-able description of ``ds`` (everything but the image bytes)."""
+    return {
+        "format": FORMAT_VERSION,
+        "name": ds.name,
+        "layout": layout,
+        "num_train_ids": ds.num_train_ids,
+        "class_names": ds.class_names,
+        "skipped": ds.skipped,
+        "problems": ds.problems,
+        "splits": {s: [[r.path, r.pid, r.camid] for r in recs] for s, recs in ds.splits.items()},
+    }
+
+
+def dataset_from_meta(meta: dict[str, Any], source: Any, where: str) -> ReidDataset:
+    """Rebuild a ``ReidDataset`` from ``dataset_meta`` output; ``DataError`` if malformed."""
+    try:
+        splits = {
+            s: [Record(str(p), int(i), int(c)) for p, i, c in meta["splits"][s]]
+            for s in ("train", "query", "gallery")
+        }
+        return ReidDataset(
+            meta["name"],
+            splits["train"],
+            splits["query"],
+            splits["gallery"],
+            int(meta["num_train_ids"]),
+            source,
+            class_names=meta.get("class_names"),
+            skipped=int(meta.get("skipped", 0)),
+            problems=list(meta.get("problems", [])),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{where}: malformed reidkit dataset metadata ({e!r})") from None
+
+
+def load_store(path: str | Path) -> ReidDataset:
+    """The dataset packed in the LMDB file ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        hint = " (an interrupted pack left .partial)" if Path(f"{path}.partial").exists() else ""
+        raise DataError(f"{path}: no such LMDB store{hint}")
+    source = LmdbSource(path)
+    return dataset_from_meta(source.get_meta(), source, str(path))
+
+
+def _unique_records(ds: ReidDataset) -> list[str]:
+    seen: dict[str, None] = {}
+    for recs in ds.splits.values():
+        for r in recs:
+            seen.setdefault(r.path, None)
+    return list(seen)
+
+
+def pack_dataset(
+    root: str | Path,
+    out: str | Path,
+    layout: str = "auto",
+    progress: bool = True,
+    commit_every: int = 2000,
+) -> dict[str, Any]:
+    """Pack the dataset at ``root`` into the single LMDB file ``out`` (atomic)."""
+    from tqdm import tqdm
+
+    from reidkit.data.build import detect_layout, load_dataset
+
+    out = Path(out)
+    ds = load_dataset(root, layout)
+    name = detect_layout(root) if layout == "auto" else layout
+    keys = _unique_records(ds)
+    sizes = [os.path.getsize(Path(ds.source.root) / k) for k in keys]
+    partial = Path(f"{out}.partial")
+    partial.unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = lmdb.open(
+        str(partial), subdir=False, lock=False, map_size=int(sum(sizes) * 1.5) + (64 << 20)
+    )
+    try:
+        txn = env.begin(write=True)
+        for n, key in enumerate(
+            tqdm(keys, desc=f"packing {len(keys)} images", disable=not progress, leave=False)
+        ):
+            txn.put(key.encode("utf-8"), ds.source.read(key))
+            if (n + 1) % commit_every == 0:
+                txn.commit()
+                txn = env.begin(write=True)
+        txn.put(META_KEY, json.dumps(dataset_meta(ds, name)).encode("utf-8"))
+        txn.commit()
+        with env.begin(write=True) as txn:
+            txn.put(DONE_KEY, str(len(keys)).encode())
+        env.sync(True)
+    finally:
+        env.close()
+    os.replace(partial, out)
+    return {
+        "store": str(out),
+        "layout": name,
+        "images": len(keys),
+        "bytes": out.stat().st_size,
+        "train": len(ds.train),
+        "query": len(ds.query),
+        "gallery": len(ds.gallery),
+    }
+
+
+def unpack_store(store: str | Path, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Write the images of a store back to ``out_dir`` plus the dataset manifest."""
+    from tqdm import tqdm
+
+    ds = load_store(store)
+    out_dir = Path(out_dir)
+    keys = _unique_records(ds)
+    for key in tqdm(keys, desc=f"unpacking {len(keys)} images", disable=not progress, leave=False):
+        target = out_dir / key
+        if ".." in Path(key).parts or Path(key).is_absolute():
+            raise DataError(f"{store}: unsafe key {key!r} (outside the output folder)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(ds.source.read(key))
+    meta = dataset_meta(ds, ds.name)
+    (out_dir / MANIFEST).write_text(json.dumps(meta), encoding="utf-8")
+    return {"folder": str(out_dir), "images": len(keys)}
+
+
+def load_manifest(root: str | Path) -> ReidDataset:
+    """A dataset folder described by a ``reidkit_dataset.json`` manifest (from unpack)."""
+    from reidkit.data.sources import FolderSource
+
+    root = Path(root)
+    path = root / MANIFEST
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: cannot read dataset manifest ({e})") from None
+    return dataset_from_meta(meta, FolderSource(root), str(path))
