@@ -31,6 +31,45 @@ def tiny_model() -> torch.nn.Module:
     return make_model()
 
 
+def make_small_model(seed: int = 0) -> torch.nn.Module:
+    """A ReidModel (pooling, BNNeck, classifier) on a two-convolution backbone: the cheap
+    stand-in where any eval-mode images -> (B, D) module will do (extract, search, embedder).
+    """
+    from reidkit.models import Backbone, ReidModel
+
+    class TwoConv(Backbone):
+        out_channels = 32
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = torch.nn.Sequential(
+                torch.nn.Conv2d(3, 16, 3, stride=2, padding=1),
+                torch.nn.BatchNorm2d(16),
+                torch.nn.ReLU(),
+                torch.nn.Conv2d(16, 32, 3, stride=2, padding=1),
+                torch.nn.BatchNorm2d(32),
+                torch.nn.ReLU(),
+            )
+
+        def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x)
+
+    torch.manual_seed(seed)
+    model = ReidModel(TwoConv(), 5)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def small_model() -> torch.nn.Module:
+    """``make_small_model()``: 32-d embeddings, milliseconds per batch."""
+    return make_small_model()
+
+
 def write_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
     """``count`` smooth random RGB images of assorted sizes as JPEG/PNG files."""
     from PIL import Image

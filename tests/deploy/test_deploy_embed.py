@@ -38,7 +38,7 @@ FAMILIES = {
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_backbone_family_exports_with_parity(family, tmp_path):
     model = FAMILIES[family]()
-    report = export_onnx(model, tmp_path / "m.onnx", IMG_H, IMG_W, num_images=4)
+    report = export_onnx(model, tmp_path / "m.onnx", IMG_H, IMG_W, num_images=2)
     assert report.max_abs <= 1e-4 and report.min_cosine >= 0.9999
     assert report.info.embedding_dim == model.embedding_dim
 
@@ -69,13 +69,13 @@ def _crops() -> list[np.ndarray]:
     ]
 
 
-def test_raw_uint8_crops_match_pytorch_path(tiny_model, tmp_path):
+def test_raw_uint8_crops_match_pytorch_path(small_model, tmp_path):
     crops = _crops()
-    torch_path = Embedder.from_model(tiny_model, IMG_H, IMG_W, l2norm=True)
+    torch_path = Embedder.from_model(small_model, IMG_H, IMG_W, l2norm=True)
     expected = torch_path.embed(crops)
     # default: antialiased resize in the graph (as the test pipeline), dynamo exporter
     nhwc = tmp_path / "nhwc.onnx"
-    report = export_onnx(tiny_model, nhwc, IMG_H, IMG_W, preprocess="uint8-nhwc", l2norm=True)
+    report = export_onnx(small_model, nhwc, IMG_H, IMG_W, preprocess="uint8-nhwc", l2norm=True)
     assert report.info.exporter == "dynamo" and report.opset >= 18
     emb = Embedder.from_onnx(nhwc, threads=1, batch_size=2)
     got = emb.embed(crops)
@@ -89,21 +89,21 @@ def test_raw_uint8_crops_match_pytorch_path(tiny_model, tmp_path):
     np.testing.assert_allclose(raw[0], expected[0], atol=1e-5)
     # NCHW input without antialiasing goes through the TorchScript exporter
     nchw = tmp_path / "nchw.onnx"
-    rep2 = export_onnx(tiny_model, nchw, IMG_H, IMG_W, preprocess="uint8-nchw", antialias=False)
+    rep2 = export_onnx(small_model, nchw, IMG_H, IMG_W, preprocess="uint8-nchw", antialias=False)
     assert rep2.info.exporter == "torchscript"
-    plain = Embedder.from_model(tiny_model, IMG_H, IMG_W, antialias=False).embed(crops)
+    plain = Embedder.from_model(small_model, IMG_H, IMG_W, antialias=False).embed(crops)
     np.testing.assert_allclose(Embedder.from_onnx(nchw).embed(crops), plain, atol=1e-4)
     info = read_onnx_info(nhwc)
     assert info.input_format == "uint8-nhwc" and info.l2_normalized and info.antialias
     assert info.mean == (0.485, 0.456, 0.406) and info.std == (0.229, 0.224, 0.225)
 
 
-def test_fp16_export_matches_fp32(tiny_model, tmp_path):
+def test_fp16_export_matches_fp32(small_model, tmp_path):
     out = tmp_path / "half.onnx"
-    report = export_onnx(tiny_model, out, IMG_H, IMG_W, fp16=True)
+    report = export_onnx(small_model, out, IMG_H, IMG_W, fp16=True)
     assert report.info.precision == "fp16" and report.min_cosine >= 0.999
     crops = _crops()
-    ref = Embedder.from_model(tiny_model, IMG_H, IMG_W).embed(crops)
+    ref = Embedder.from_model(small_model, IMG_H, IMG_W).embed(crops)
     got = Embedder.from_onnx(out).embed(crops)
     cos = np.sum(ref * got, 1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(got, axis=1)
     assert cos.min() >= 0.999
@@ -129,8 +129,8 @@ def test_embedder_inputs_and_checkpoint(tmp_path, image_dir):
     assert reidkit.Embedder is Embedder
 
 
-def test_embedder_bad_inputs(tiny_model, tmp_path):
-    emb = Embedder.from_model(tiny_model, IMG_H, IMG_W)
+def test_embedder_bad_inputs(small_model, tmp_path):
+    emb = Embedder.from_model(small_model, IMG_H, IMG_W)
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
     with pytest.raises(DataError, match="not a readable image") as err:
@@ -153,5 +153,5 @@ def test_embedder_bad_inputs(tiny_model, tmp_path):
     with pytest.raises(ExportError, match="provider 'NoSuchExecutionProvider'"):
         from reidkit.deploy.runtime import create_session
 
-        export_onnx(tiny_model, tmp_path / "ok.onnx", IMG_H, IMG_W, num_images=1)
+        export_onnx(small_model, tmp_path / "ok.onnx", IMG_H, IMG_W, num_images=1)
         create_session(tmp_path / "ok.onnx", providers=["NoSuchExecutionProvider"])

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import IMG_H, IMG_W, make_model, make_run
+from conftest import IMG_H, IMG_W, make_run, make_small_model
 from onnx import TensorProto, helper
 
 from reidkit.deploy.export import check_parity, export_onnx
@@ -50,13 +50,13 @@ def test_export_parity_resnet_reid_model(tiny_model, image_dir, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
 
 
-def test_check_parity_detects_other_weights(tiny_model, tmp_path):
+def test_check_parity_detects_other_weights(small_model, tmp_path):
     out = tmp_path / "m.onnx"
-    export_onnx(tiny_model, out, IMG_H, IMG_W, num_images=2)
-    stats = check_parity(tiny_model, out, IMG_H, IMG_W, num_images=4)
+    export_onnx(small_model, out, IMG_H, IMG_W, num_images=2)
+    stats = check_parity(small_model, out, IMG_H, IMG_W, num_images=4)
     assert stats["max_abs"] <= 1e-4 and stats["min_cosine"] >= 0.9999
     with pytest.raises(ExportError, match="differs from PyTorch") as err:
-        check_parity(make_model(seed=1), out, IMG_H, IMG_W, num_images=4)
+        check_parity(make_small_model(seed=1), out, IMG_H, IMG_W, num_images=4)
     assert str(out) in _one_line(err)
 
 
@@ -78,15 +78,15 @@ def test_failed_parity_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]
 
 
-def test_export_rejects_bad_options_and_training_outputs(tiny_model, tmp_path):
+def test_export_rejects_bad_options_and_training_outputs(small_model, tmp_path):
     out = tmp_path / "m.onnx"
     with pytest.raises(ExportError, match="opset = 5") as err:
-        export_onnx(tiny_model, out, IMG_H, IMG_W, opset=5)
+        export_onnx(small_model, out, IMG_H, IMG_W, opset=5)
     _one_line(err)
     with pytest.raises(ExportError, match="preprocess = 'rgb'"):
-        export_onnx(tiny_model, out, IMG_H, IMG_W, preprocess="rgb")
+        export_onnx(small_model, out, IMG_H, IMG_W, preprocess="rgb")
     with pytest.raises(ExportError, match="image size 0x32"):
-        export_onnx(tiny_model, out, 0, IMG_W)
+        export_onnx(small_model, out, 0, IMG_W)
 
     class Dict(torch.nn.Module):
         def forward(self, x):
@@ -108,21 +108,21 @@ def _foreign_onnx(path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
 
 
-def test_corrupt_and_foreign_onnx_files(tiny_model, tmp_path):
+def test_corrupt_and_foreign_onnx_files(small_model, tmp_path):
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\x07garbage-not-a-protobuf" * 10)
     with pytest.raises(ExportError, match="not a valid ONNX file") as err:
-        check_parity(tiny_model, corrupt, IMG_H, IMG_W)
+        check_parity(small_model, corrupt, IMG_H, IMG_W)
     assert str(corrupt) in _one_line(err)
     with pytest.raises(ExportError, match="not found"):
-        check_parity(tiny_model, tmp_path / "missing.onnx", IMG_H, IMG_W)
+        check_parity(small_model, tmp_path / "missing.onnx", IMG_H, IMG_W)
     foreign = tmp_path / "foreign.onnx"
     _foreign_onnx(foreign)
     with pytest.raises(ExportError, match="not an ONNX model exported by reidkit") as err:
         read_onnx_info(foreign)
     _one_line(err)
     with pytest.raises(ExportError, match=r"outputs have shape \(8, 3\)") as err:
-        check_parity(tiny_model, foreign, IMG_H, IMG_W)
+        check_parity(small_model, foreign, IMG_H, IMG_W)
     _one_line(err)
 
 

@@ -44,6 +44,8 @@ class ImageList:
 def open_inputs(source: Union[str, Path]) -> ImageList:
     """A folder (recursive), a text file of image paths or an ``.lmdb`` store -> ``ImageList``.
 
+    ``STORE.lmdb:query`` takes one split of a packed store (keys as stored).
+
     Paths in a list file are relative to the list file's folder unless absolute; blank lines
     and ``#`` comments are skipped. ``DataError`` names a missing input or listed file.
     """
@@ -52,7 +54,10 @@ def open_inputs(source: Union[str, Path]) -> ImageList:
         keys = [str(p.resolve()) for p in list_images(source)]
         return ImageList(keys, load_image, str(source))
     if source.suffix.lower() == ".lmdb":
-        return _open_lmdb(source)
+        return _open_lmdb(source, None)
+    store, _, split = str(source).rpartition(":")
+    if store.lower().endswith(".lmdb") and split:
+        return _open_lmdb(Path(store), split)
     if not source.is_file():
         raise DataError(f"{source}: no such image folder, file list or .lmdb store")
     if source.suffix.lower() in IMAGE_SUFFIXES:
@@ -77,28 +82,31 @@ def open_inputs(source: Union[str, Path]) -> ImageList:
     return ImageList(keys, load_image, str(source))
 
 
-def _open_lmdb(path: Path) -> ImageList:
-    """Every image of a packed store, decoded from its bytes (keys as stored)."""
+def _open_lmdb(path: Path, split: str | None) -> ImageList:
+    """Images of a packed store (``reidkit data pack``): all of them, or one split's."""
     import io
 
-    from reidkit.data.store import LmdbSource
+    from reidkit.data.store import load_store
 
-    store = LmdbSource(path)
-    keys = sorted(store.keys())
+    dataset = load_store(path)
+    if split is not None and split not in dataset.splits:
+        raise DataError(f"{path}:{split}: no such split; valid: {', '.join(dataset.splits)}")
+    chosen = [dataset.splits[split]] if split else list(dataset.splits.values())
+    keys = sorted({r.path for records in chosen for r in records})
     if not keys:
-        raise DataError(f"{path}: the store holds no images")
+        raise DataError(f"{path}{':' + split if split else ''}: the store holds no images")
 
     def read(key: str) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(io.BytesIO(store.read(key))) as img:
+            with Image.open(io.BytesIO(dataset.source.read(key))) as img:
                 arr = np.asarray(img.convert("RGB"))
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise DataError(f"{path}[{key}]: not a readable image ({type(e).__name__})") from None
-        return load_image(arr)
+        return load_image(arr, name=f"{path}[{key}]")
 
-    return ImageList(keys, read, str(path))
+    return ImageList(keys, read, f"{path}:{split}" if split else str(path))
 
 
 def identities(keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -52,6 +52,7 @@ class GalleryIndex:
         nlist: int = 0,
         m: int = 0,
         nbits: int = 8,
+        max_train: int = 0,
     ) -> None:
         if kind not in INDEX_KINDS:
             raise DataError(f"index kind = {kind!r} is not valid: expected one of {INDEX_KINDS}")
@@ -61,6 +62,7 @@ class GalleryIndex:
             raise DataError(f"ivfpq m = {m} must divide the embedding size {dim}")
         self.dim, self.kind, self.distance = int(dim), kind, distance
         self.nlist, self.m, self.nbits = int(nlist), int(m), int(nbits)
+        self.max_train = int(max_train)  # IVF training sample (0 = every vector of the first add)
         self.paths: list[str] = []
         self.pids: list[np.ndarray] | None = []
         self.camids: list[np.ndarray] | None = []
@@ -123,6 +125,9 @@ class GalleryIndex:
             index = faiss.IndexIVFFlat(quantizer, self.dim, self.nlist, metric)
         else:
             index = faiss.IndexIVFPQ(quantizer, self.dim, self.nlist, self.m, self.nbits, metric)
+        if self.max_train and n > self.max_train:
+            pick = np.random.default_rng(0).choice(n, self.max_train, replace=False)
+            train = train[np.sort(pick)]
         index.train(train)
         self._quantizer = quantizer  # the IVF index refers to it; keep it alive
         return index
@@ -146,7 +151,8 @@ class GalleryIndex:
         k = max(1, min(int(k), len(self)))
         if self.kind == "exact":
             return self._exact(q, k)
-        self._faiss.nprobe = int(nprobe or self.nprobe) if self.kind != "flat" else 0
+        if self.kind != "flat":
+            self._faiss.nprobe = int(nprobe or self.nprobe)
         dist, idx = self._faiss.search(self._prepare(q), k)
         if self.distance == "cosine":
             dist = 1.0 - dist
@@ -203,6 +209,7 @@ class GalleryIndex:
             "nlist": self.nlist,
             "m": self.m,
             "nbits": self.nbits,
+            "max_train": self.max_train,
             "nprobe": self.nprobe,
             "reidkit_version": __version__,
         }
@@ -243,6 +250,7 @@ class GalleryIndex:
                 nlist=info["nlist"],
                 m=info["m"],
                 nbits=info["nbits"],
+                max_train=info.get("max_train", 0),
             )
             index.nprobe = int(info.get("nprobe", 16))
             with np.load(path / "meta.npz", allow_pickle=False) as meta:

@@ -43,13 +43,12 @@ def check_input_format(value: str) -> str:
     return value
 
 
-def load_image(image: ImageLike, min_side: int = MIN_SIDE) -> np.ndarray:
+def load_image(image: ImageLike, min_side: int = MIN_SIDE, name: str = "image") -> np.ndarray:
     """A PIL image, HWC uint8 array (RGB, or HW greyscale) or image file path -> HWC uint8 RGB.
 
     Raises ``DataError`` naming the file for unreadable files and images smaller than
     ``min_side`` pixels on a side.
     """
-    name = "image"
     if isinstance(image, (str, Path)):
         name = str(image)
         arr = _read_file(Path(image))
@@ -190,7 +189,8 @@ class ExportWrapper(nn.Module):
                 f"the model returned {_describe(emb)} for images {tuple(x.shape)}; export "
                 "needs an eval-mode model returning (B, D) embeddings"
             )
-        emb = emb.float()
+        if emb.dtype != torch.float32:
+            emb = emb.float()
         if self.l2norm:
             emb = F.normalize(emb, dim=1)
         return emb
