@@ -70,7 +70,11 @@ def make_features(seed: int, nq: int, ng: int, dim: int, random: bool) -> dict[s
 def reference_metrics(d: dict[str, np.ndarray], ranks=(1, 5, 10)) -> dict[str, float]:
     """The per-query numpy implementation of the Market protocol (what the anchors do)."""
     qf, gf = d["qf"], d["gf"]
-    dist = (qf * qf).sum(1)[:, None] + (gf * gf).sum(1)[None, :] - 2 * qf @ gf.T
+    # float32, same formula and order as reidkit, so both rank identical distances
+    dist = (-2 * qf) @ gf.T
+    dist += (qf * qf).sum(1)[:, None]
+    dist += (gf * gf).sum(1)[None, :]
+    np.maximum(dist, 0, out=dist)
     cmc, aps, inps = np.zeros(max(ranks)), [], []
     for i in range(len(qf)):
         order = np.argsort(dist[i], kind="stable")

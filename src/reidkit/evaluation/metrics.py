@@ -131,6 +131,38 @@ def _auto_chunk(num_gallery: int, device: torch.device) -> int:
     return max(1, min(8192, budget // max(1, num_gallery)))
 
 
+def _check_options(protocol: str, distance: str, num_repeats: int) -> None:
+    """One-line errors for an unknown protocol / distance or a bad repeat count."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"protocol = {protocol!r} is not valid: expected one of {', '.join(PROTOCOLS)}"
+        )
+    if distance not in DISTANCES:
+        raise ConfigError(
+            f"evaluation_params.distance = {distance!r} is not valid: expected one of "
+            f"{', '.join(DISTANCES)}"
+        )
+    if num_repeats < 1:
+        raise ConfigError(f"num_repeats = {num_repeats}: expected an integer >= 1")
+
+
+def _prepare(
+    qf: Any, gf: Any, q_pids: Any, g_pids: Any, q_camids: Any, g_camids: Any
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Features as float32 and ids as int64 tensors on the query features' device, checked."""
+    qf = _as_tensor(qf, "qf", None, torch.float32)
+    device = qf.device
+    gf = _as_tensor(gf, "gf", device, torch.float32)
+    ids = {
+        "q_pids": _as_tensor(q_pids, "q_pids", device, torch.int64),
+        "g_pids": _as_tensor(g_pids, "g_pids", device, torch.int64),
+        "q_camids": _as_tensor(q_camids, "q_camids", device, torch.int64),
+        "g_camids": _as_tensor(g_camids, "g_camids", device, torch.int64),
+    }
+    _check_inputs(qf, gf, ids)
+    return qf, gf, ids
+
+
 def evaluate_reid(
     qf: Any,
     gf: Any,
@@ -156,27 +188,9 @@ def evaluate_reid(
     See the module docstring for the protocols and the tie rule.
     """
     ranks = check_ranks(ranks)
-    if protocol not in PROTOCOLS:
-        raise ConfigError(
-            f"protocol = {protocol!r} is not valid: expected one of {', '.join(PROTOCOLS)}"
-        )
-    if distance not in DISTANCES:
-        raise ConfigError(
-            f"evaluation_params.distance = {distance!r} is not valid: expected one of "
-            f"{', '.join(DISTANCES)}"
-        )
-    if num_repeats < 1:
-        raise ConfigError(f"num_repeats = {num_repeats}: expected an integer >= 1")
-    qf = _as_tensor(qf, "qf", None, torch.float32)
+    _check_options(protocol, distance, num_repeats)
+    qf, gf, ids = _prepare(qf, gf, q_pids, g_pids, q_camids, g_camids)
     device = qf.device
-    gf = _as_tensor(gf, "gf", device, torch.float32)
-    ids = {
-        "q_pids": _as_tensor(q_pids, "q_pids", device, torch.int64),
-        "g_pids": _as_tensor(g_pids, "g_pids", device, torch.int64),
-        "q_camids": _as_tensor(q_camids, "q_camids", device, torch.int64),
-        "g_camids": _as_tensor(g_camids, "g_camids", device, torch.int64),
-    }
-    _check_inputs(qf, gf, ids)
     n_q, n_g = qf.shape[0], gf.shape[0]
     step = chunk_size if chunk_size and chunk_size > 0 else _auto_chunk(n_g, device)
     g_pids, g_camids = ids["g_pids"], ids["g_camids"]
