@@ -61,6 +61,35 @@ class _Writer:
         (self.root / split / name).write_bytes(buf.getvalue())
         self.written += 1
 
+    def identity(self, seed: int, pid: int, n: int, test: bool) -> int:
+        """Write ``n`` images of identity ``pid``; returns how many went to ``query/``.
+
+        A test identity gets one query image per camera it appears in and at least one
+        gallery image in each of those cameras.
+        """
+        ident, rng = random_identity(_rng(seed, 1, pid)), _rng(seed, 3, pid)
+        id_cams = _id_cameras(rng, len(self.cams))
+        if test:
+            n = max(n, 2 * len(id_cams))
+        queries = 0
+        for j in range(n):
+            split = "bounding_box_train"
+            if test:
+                split = "query" if j < len(id_cams) else "bounding_box_test"
+            queries += split == "query"
+            self.write(split, pid, id_cams[j % len(id_cams)], ident, rng)
+        return queries
+
+    def extras(self, seed: int, test_pids: list[int], junk: int, distractors: int) -> None:
+        """Gallery junk (bad crops of test identities, pid -1) and distractors (pid 0)."""
+        rng = _rng(seed, 6)
+        for _ in range(junk):
+            ident = random_identity(_rng(seed, 1, test_pids[int(rng.integers(len(test_pids)))]))
+            self.write("bounding_box_test", -1, int(rng.integers(len(self.cams))), ident, rng, True)
+        for _ in range(distractors):
+            cam = int(rng.integers(len(self.cams)))
+            self.write("bounding_box_test", 0, cam, random_identity(rng), rng)
+
 
 def _id_cameras(rng: np.random.Generator, num_cameras: int) -> list[int]:
     k = int(rng.integers(2, min(num_cameras, 4) + 1))
@@ -112,33 +141,16 @@ def generate_synthetic(
     train_pids, test_pids = sorted(pids[:num_ids]), sorted(pids[num_ids:])
     counts = _counts(num_ids, images_per_id, train_images, _rng(seed, 4))
     for pid, n in zip(train_pids, counts, strict=True):
-        ident, rng = random_identity(_rng(seed, 1, pid)), _rng(seed, 3, pid)
-        id_cams = _id_cameras(rng, num_cameras)
-        for j in range(n):
-            writer.write("bounding_box_train", pid, id_cams[j % len(id_cams)], ident, rng)
-    n_query = n_gallery = 0
+        writer.identity(seed, pid, n, test=False)
     test_counts = _counts(num_test, images_per_id, None, _rng(seed, 5))
-    for pid, n in zip(test_pids, test_counts, strict=True):
-        ident, rng = random_identity(_rng(seed, 1, pid)), _rng(seed, 3, pid)
-        id_cams = _id_cameras(rng, num_cameras)
-        n = max(n, 2 * len(id_cams))  # every camera: one query and at least one gallery image
-        for j in range(n):
-            split = "query" if j < len(id_cams) else "bounding_box_test"
-            writer.write(split, pid, id_cams[j % len(id_cams)], ident, rng)
-            n_query += split == "query"
-            n_gallery += split != "query"
-    extra = _rng(seed, 6)
+    n_query = sum(
+        writer.identity(seed, pid, n, test=True)
+        for pid, n in zip(test_pids, test_counts, strict=True)
+    )
+    n_gallery = writer.written - sum(counts) - n_query
     junk = max(1, num_test // 2) if num_junk is None else num_junk
     distractors = max(1, num_test // 2) if num_distractors is None else num_distractors
-    for _ in range(junk):
-        ident = random_identity(_rng(seed, 1, test_pids[int(extra.integers(len(test_pids)))]))
-        writer.write(
-            "bounding_box_test", -1, int(extra.integers(num_cameras)), ident, extra, junk=True
-        )
-    for _ in range(distractors):
-        writer.write(
-            "bounding_box_test", 0, int(extra.integers(num_cameras)), random_identity(extra), extra
-        )
+    writer.extras(seed, test_pids, junk, distractors)
     seconds = time.perf_counter() - start
     return {
         "root": str(root),

@@ -151,75 +151,84 @@ def _torso_pattern(
         draw.rectangle([x0 + tw // 4, y0 + th // 5, x1 - tw // 4, y0 + th // 2], fill=ident.top2)
 
 
+def _legs(
+    draw: ImageDraw.ImageDraw,
+    ident: Identity,
+    cx: float,
+    hip: float,
+    feet: float,
+    tw: float,
+    swing: float,
+) -> None:
+    """Two legs with a walking spread, shoes, and shorts / trousers / skirt."""
+    hr = (feet - hip) * 0.135
+    leg_w = tw * 0.38
+    short = ident.bottom_kind == 1
+    for side in (-1, 1):
+        knee = hip + 0.55 * (feet - hip)
+        fx = cx + side * (leg_w * 0.55 + swing * side * tw * 0.35)
+        hx = cx + side * leg_w * 0.55
+        leg = [
+            (hx - leg_w / 2, hip),
+            (hx + leg_w / 2, hip),
+            (fx + leg_w / 2, feet),
+            (fx - leg_w / 2, feet),
+        ]
+        draw.polygon(leg, fill=ident.skin if short else ident.bottom)
+        if short:
+            draw.rectangle([hx - leg_w / 2, hip, hx + leg_w / 2, knee - hr], fill=ident.bottom)
+        shoe = [fx - leg_w * 0.6, feet - hr * 0.6, fx + leg_w * 0.6, feet]
+        draw.rectangle(shoe, fill=ident.shoes)
+    if ident.bottom_kind == 2:
+        skirt_end = hip + 0.6 * (feet - hip)
+        skirt = [
+            (cx - tw / 2, hip - hr),
+            (cx + tw / 2, hip - hr),
+            (cx + tw * 0.7, skirt_end),
+            (cx - tw * 0.7, skirt_end),
+        ]
+        draw.polygon(skirt, fill=ident.bottom)
+
+
+def _head(draw: ImageDraw.ImageDraw, ident: Identity, cx: float, top: float, hr: float) -> None:
+    """Head, hair (short or long) and an optional hat."""
+    if ident.long_hair:
+        draw.rectangle([cx - hr * 1.05, top + hr, cx + hr * 1.05, top + 3.2 * hr], fill=ident.hair)
+    draw.ellipse([cx - hr, top, cx + hr, top + 2 * hr], fill=ident.skin)
+    draw.chord([cx - hr, top, cx + hr, top + 2 * hr], 180, 360, fill=ident.hair)
+    if ident.hat is not None:
+        hat = [cx - hr * 1.15, top - hr * 0.25, cx + hr * 1.15, top + hr * 0.55]
+        draw.rectangle(hat, fill=ident.hat)
+
+
 def _person(
     draw: ImageDraw.ImageDraw,
     ident: Identity,
     box: tuple[float, float, float, int, int],
     rng: np.random.Generator,
 ) -> None:
-    """Draw a pedestrian whose head top is at ``top`` and whose height is ``ph`` pixels."""
+    """Draw a pedestrian: ``box`` = (centre x, head top, height in pixels, image w, h)."""
     cx, top, ph, w, h = box
     hr = 0.065 * ph
     tw = ident.width * w * (ph / (ident.height * h))
-    neck = top + 2 * hr
-    hip = top + 0.52 * ph
-    feet = top + ph
+    neck, hip, feet = top + 2 * hr, top + 0.52 * ph, top + ph
     swing = float(rng.uniform(-0.5, 0.5))
-    leg_w = tw * 0.38
     if ident.backpack is not None:
         bx = cx - ident.bag_side * tw * 0.35
-        draw.rectangle(
-            [bx - tw * 0.35, neck + hr * 0.3, bx + tw * 0.35, hip - hr], fill=ident.backpack
-        )
-    for side in (-1, 1):  # legs, with a walking spread
-        knee = hip + 0.55 * (feet - hip)
-        fx = cx + side * (leg_w * 0.55 + swing * side * tw * 0.35)
-        hx = cx + side * leg_w * 0.55
-        short = ident.bottom_kind == 1
-        draw.polygon(
-            [
-                (hx - leg_w / 2, hip),
-                (hx + leg_w / 2, hip),
-                (fx + leg_w / 2, feet),
-                (fx - leg_w / 2, feet),
-            ],
-            fill=ident.skin if short else ident.bottom,
-        )
-        if short:
-            draw.rectangle([hx - leg_w / 2, hip, hx + leg_w / 2, knee - hr], fill=ident.bottom)
-        draw.rectangle(
-            [fx - leg_w * 0.6, feet - hr * 0.6, fx + leg_w * 0.6, feet], fill=ident.shoes
-        )
-    if ident.bottom_kind == 2:
-        draw.polygon(
-            [
-                (cx - tw / 2, hip - hr),
-                (cx + tw / 2, hip - hr),
-                (cx + tw * 0.7, hip + 0.3 * ph),
-                (cx - tw * 0.7, hip + 0.3 * ph),
-            ],
-            fill=ident.bottom,
-        )
-    torso = (int(cx - tw / 2), int(neck), int(cx + tw / 2), int(hip))
+        pack = [bx - tw * 0.35, neck + hr * 0.3, bx + tw * 0.35, hip - hr]
+        draw.rectangle(pack, fill=ident.backpack)
+    _legs(draw, ident, cx, hip, feet, tw, swing)
     for side in (-1, 1):  # arms
         ax = cx + side * (tw / 2 + tw * 0.1)
         reach = hip + hr * 0.5 + swing * side * hr
         draw.rectangle([ax - tw * 0.1, neck + 1, ax + tw * 0.1, reach], fill=ident.skin)
         sleeve_end = reach if ident.long_sleeves else neck + 0.4 * (hip - neck)
         draw.rectangle([ax - tw * 0.1, neck + 1, ax + tw * 0.1, sleeve_end], fill=ident.top)
-    _torso_pattern(draw, ident, torso)
+    _torso_pattern(draw, ident, (int(cx - tw / 2), int(neck), int(cx + tw / 2), int(hip)))
     if ident.bag is not None:
         bx = cx + ident.bag_side * (tw / 2 + tw * 0.22)
         draw.rectangle([bx - tw * 0.16, hip - hr, bx + tw * 0.16, hip + 1.6 * hr], fill=ident.bag)
-    hy = top + hr
-    if ident.long_hair:
-        draw.rectangle([cx - hr * 1.05, hy, cx + hr * 1.05, neck + hr * 1.2], fill=ident.hair)
-    draw.ellipse([cx - hr, top, cx + hr, top + 2 * hr], fill=ident.skin)
-    draw.chord([cx - hr, top, cx + hr, top + 2 * hr], 180, 360, fill=ident.hair)
-    if ident.hat is not None:
-        draw.rectangle(
-            [cx - hr * 1.15, top - hr * 0.25, cx + hr * 1.15, top + hr * 0.55], fill=ident.hat
-        )
+    _head(draw, ident, cx, top, hr)
 
 
 def render(
