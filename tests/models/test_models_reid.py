@@ -116,6 +116,11 @@ def test_build_model_maps_config() -> None:
     model = build_model(cfg, num_classes=9)
     assert model.backbone.layer4[0].conv1.stride == (2, 2)
     assert model.neck.kind == "none" and model.classifier.weight.shape == (9, 512)
+    bad = validate_config(
+        {"batches_dir": "x", "model_params": {"backbone": "resnet18", "freeze_layers": ["conv1"]}}
+    )
+    with pytest.raises(ConfigError, match="freeze_layers: 'conv1' is not a part"):
+        build_model(bad, num_classes=3)
 
 
 def test_fine_tune_trains_only_classifier_and_freezes_bn_stats() -> None:

@@ -17,7 +17,7 @@ from reidkit.utils.logging import get_logger
 def build_model(cfg: Config, num_classes: int) -> ReidModel:
     """Map ``cfg.model_params`` and ``cfg.imagenet_pretrain`` to a ``ReidModel``."""
     mp = cfg.model_params
-    return ReidModel(
+    model = ReidModel(
         mp.backbone,
         num_classes,
         last_stride=mp.last_stride,
@@ -32,6 +32,8 @@ def build_model(cfg: Config, num_classes: int) -> ReidModel:
         dropout=mp.dropout,
         global_branch=mp.global_branch,
     )
+    check_layer_names(model, mp.freeze_layers)
+    return model
 
 
 def _freeze_module(model: ReidModel, name: str, frozen: bool) -> None:
@@ -53,6 +55,17 @@ def apply_fine_tune(model: ReidModel) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def check_layer_names(model: ReidModel, layers: list[str]) -> None:
+    """Raise a ``ConfigError`` for a ``freeze_layers`` name the backbone does not have."""
+    stages = model.backbone.stages()
+    for layer in layers:
+        if layer != "backbone" and layer not in stages:
+            raise ConfigError(
+                f"model_params.freeze_layers: {layer!r} is not a part of this backbone "
+                f"(valid: backbone, {', '.join(stages)})"
+            )
+
+
 def set_frozen(model: ReidModel, layers: list[str], frozen: bool) -> None:
     """Freeze (or unfreeze) named backbone stages, e.g. ``["stem", "layer1"]``.
 
@@ -60,17 +73,9 @@ def set_frozen(model: ReidModel, layers: list[str], frozen: bool) -> None:
     Unfreezing restores ``requires_grad`` for every parameter of the stage except the BNNeck
     bias, which lives in the head and is never touched here.
     """
-    stages = model.backbone.stages()
+    check_layer_names(model, layers)
     for layer in layers:
-        if layer == "backbone":
-            _freeze_module(model, "backbone", frozen)
-            continue
-        if layer not in stages:
-            raise ConfigError(
-                f"model_params.freeze_layers: {layer!r} is not a part of this backbone "
-                f"(valid: backbone, {', '.join(stages)})"
-            )
-        _freeze_module(model, f"backbone.{layer}", frozen)
+        _freeze_module(model, "backbone" if layer == "backbone" else f"backbone.{layer}", frozen)
 
 
 def load_pretrain_snapshot(model: nn.Module, path: str | Path) -> LoadReport:
