@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import inspect
 import io
 import time
@@ -103,29 +104,11 @@ def export_onnx(
     """
     start = time.perf_counter()
     _check_options(img_h, img_w, opset, preprocess, distance, exporter)
-    model.eval()
-    traced = copy.deepcopy(model).half() if fp16 else model
-    wrapper = ExportWrapper(
-        traced,
-        img_h,
-        img_w,
-        input_format=preprocess,
-        l2norm=l2norm,
-        fp16=fp16,
-        mean=mean,
-        std=std,
-        antialias=antialias,
-    ).eval()
-    example = wrapper.example_input(2 if dynamic_batch else 1, torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        out = wrapper(example)  # ExportError unless the model returns (B, D)
-    proto, used = _to_onnx(wrapper, example, opset, dynamic_batch, exporter)
-    _set_output_shape(proto, int(out.shape[1]), dynamic_batch)
     info = OnnxModelInfo(
         input_format=preprocess,
         img_h=img_h,
         img_w=img_w,
-        embedding_dim=int(out.shape[1]),
+        embedding_dim=0,  # known after the first forward
         mean=tuple(float(v) for v in mean),
         std=tuple(float(v) for v in std),
         distance=distance,
@@ -134,8 +117,15 @@ def export_onnx(
         precision="fp16" if fp16 else "fp32",
         config_sha256=config_hash(config),
         backbone=backbone,
-        exporter=used,
     )
+    model.eval()
+    wrapper = _wrapper(copy.deepcopy(model).half() if fp16 else model, info, fp16)
+    example = wrapper.example_input(2 if dynamic_batch else 1, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = wrapper(example)  # ExportError unless the model returns (B, D)
+    proto, used = _to_onnx(wrapper, example, opset, dynamic_batch, exporter)
+    info = dataclasses.replace(info, embedding_dim=int(out.shape[1]), exporter=used)
+    _set_output_shape(proto, info.embedding_dim, dynamic_batch)
     set_metadata(proto, info.to_metadata())
     proto = _check_graph(proto)
     path = Path(path)
@@ -151,6 +141,21 @@ def export_onnx(
         num_checked=int(stats["num_images"]),
         seconds=time.perf_counter() - start,
     )
+
+
+def _wrapper(model: nn.Module, info: OnnxModelInfo, fp16: bool) -> ExportWrapper:
+    """The traced / reference module for the input format and options ``info`` describes."""
+    return ExportWrapper(
+        model,
+        info.img_h,
+        info.img_w,
+        input_format=info.input_format,
+        l2norm=info.l2_normalized,
+        fp16=fp16,
+        mean=info.mean,
+        std=info.std,
+        antialias=info.antialias,
+    ).eval()
 
 
 def _check_options(
@@ -309,16 +314,7 @@ def check_parity(
     info = model_info_or_default(onnx_path, img_h, img_w)
     session = create_session(onnx_path)
     model.eval()
-    ref_module = ExportWrapper(
-        model,
-        img_h,
-        img_w,
-        input_format=info.input_format,
-        l2norm=info.l2_normalized,
-        mean=info.mean,
-        std=info.std,
-        antialias=info.antialias,
-    ).eval()
+    ref_module = _wrapper(model, info, fp16=False)
     batches = _parity_inputs(ref_module, session, num_images, images_dir, seed)
     refs, outs = [], []
     for x in batches:

@@ -181,7 +181,13 @@ def _dist_info(rank: int | None, world_size: int | None) -> tuple[int, int, Any]
     import torch.distributed as dist
 
     if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("gloo")
+        dist.init_process_group("gloo")  # torchrun: a CPU group is enough for one barrier
+
+        def barrier_and_close() -> None:
+            dist.barrier()
+            dist.destroy_process_group()
+
+        return dist.get_rank(), dist.get_world_size(), barrier_and_close
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size(), dist.barrier
     return 0, 1, None
