@@ -130,3 +130,13 @@ def test_backbone_table_lists_params() -> None:
     assert lines[0].split()[:3] == ["backbone", "params", "channels"]
     assert lines[1].split()[:3] == ["resnet18", "11.18M", "512"]
     assert lines[2].split()[:3] == ["osnet_x0_25", "0.13M", "128"]
+
+
+def test_models_cli_verb(capsys) -> None:
+    from reidkit.cli import main
+
+    assert main(["models", "osnet_x0_25", "resnet50"]) == 0
+    out = capsys.readouterr().out
+    assert "osnet_x0_25" in out and "23.51M" in out
+    assert main(["models", "resnet5"]) == 2
+    assert "did you mean 'resnet50'" in capsys.readouterr().err

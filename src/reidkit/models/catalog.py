@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from reidkit.models.backbones import backbone_names, build_backbone, get_backbone_spec
 
 
@@ -18,11 +20,12 @@ class BackboneInfo:
 
 
 def backbone_info(name: str) -> BackboneInfo:
-    """Build ``name`` (random weights) and count its parameters."""
-    spec = get_backbone_spec(name)
-    net = build_backbone(name, last_stride=1, pretrained=False)
+    """Build ``name`` without weights (meta device, instant) and count its parameters."""
+    description = "timm model" if name.startswith("timm:") else get_backbone_spec(name).description
+    with torch.device("meta"):
+        net = build_backbone(name, last_stride=1, pretrained=False)
     params = sum(p.numel() for p in net.parameters())
-    return BackboneInfo(name, params, net.out_channels, spec.description)
+    return BackboneInfo(name, params, net.out_channels, description)
 
 
 def backbone_table(names: list[str] | None = None) -> str:
