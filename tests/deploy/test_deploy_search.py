@@ -217,7 +217,7 @@ def test_cli_extract_build_add_query_png(synth, tmp_path, small_model, capsys):
     assert f"{len(half)} gallery items" in out and f"query {query}" in out
     assert out.count("cosine") == 5
     with Image.open(png) as img:
-        assert img.size[0] > 6 * 64 and img.size[1] >= 128
+        assert img.size[0] > 6 * 48 and img.size[1] >= 96  # query + 5 results
 
 
 def test_extract_from_lmdb_store_split(synth, tmp_path, small_model):
@@ -234,3 +234,26 @@ def test_extract_from_lmdb_store_split(synth, tmp_path, small_model):
     np.testing.assert_array_equal(from_store.pids, from_folder.pids)
     with pytest.raises(DataError, match="no such split; valid: train, query, gallery"):
         extract(emb, f"{store}:validation", tmp_path / "x.npz", progress=False)
+
+
+def test_search_with_features_query_and_unknown_ids(tmp_path, image_dir, capsys):
+    from reidkit.deploy.search import build_index, search_gallery
+
+    files = sorted(str(p) for p in image_dir.iterdir())
+    rng = np.random.default_rng(0)
+    save_features(Features(rng.normal(size=(len(files), 8)), files), tmp_path / "g.npz")
+    save_features(Features(rng.normal(size=(2, 8)), ["q1", "q2"]), tmp_path / "q.npz")
+    build_index(tmp_path / "g.npz", tmp_path / "ix", kind="flat", distance="cosine")
+    png = tmp_path / "r.png"
+    results = search_gallery(tmp_path / "ix", tmp_path / "q.npz", k=3, png=png)
+    assert [r.query for r in results] == ["q1", "q2"] and all(len(r.paths) == 3 for r in results)
+    assert all(m is None for r in results for m in r.matches)
+    assert np.all(np.diff(results[0].distances) >= 0)
+    assert "query q2" in capsys.readouterr().out
+    with Image.open(png) as img:
+        assert img.size[1] >= 2 * 128
+    save_features(Features(rng.normal(size=(1, 4)), ["q"]), tmp_path / "q4.npz")
+    with pytest.raises(DataError, match="query embeddings have D=4 but the index"):
+        search_gallery(tmp_path / "ix", tmp_path / "q4.npz")
+    with pytest.raises(DataError, match="querying with images needs a model"):
+        search_gallery(tmp_path / "ix", files[0])

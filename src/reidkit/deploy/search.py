@@ -145,7 +145,34 @@ def format_results(results: Sequence[QueryResult], distance: str) -> str:
 
 
 def _draw(results: Sequence[QueryResult], png: Union[str, Path]) -> Path:
-    from reidkit.deploy.visual import RankedRow, ranked_list_png
+    """The ranked-list picture: the evaluation report's renderer when every identity is known
+    (green / red frames), else our own with grey frames and distances."""
+    from reidkit.deploy.visual import RankedRow, ranked_list_png, thumbnail_source
 
-    rows = [RankedRow(r.query, r.paths, r.distances, r.matches) for r in results[:MAX_PNG_ROWS]]
-    return ranked_list_png(rows, png)
+    shown = list(results[:MAX_PNG_ROWS])
+    if not all(m is not None for r in shown for m in r.matches):
+        rows = [RankedRow(r.query, r.paths, r.distances, r.matches) for r in shown]
+        return ranked_list_png(rows, png)
+    from reidkit.evaluation.report import RankedQuery, render_ranked_lists
+    from reidkit.utils.files import atomic_path
+
+    gallery_paths = {i: p for r in shown for i, p in zip(r.indices, r.paths, strict=True)}
+    rows = [
+        RankedQuery(
+            query=qi,
+            gallery=r.indices,
+            correct=[bool(m) for m in r.matches],
+            first_hit=next((k + 1 for k, m in enumerate(r.matches) if m), None),
+            ap=None,
+        )
+        for qi, r in enumerate(shown)
+    ]
+    image = render_ranked_lists(
+        rows,
+        lambda qi: thumbnail_source(shown[qi].query),
+        lambda gi: thumbnail_source(gallery_paths[gi]),
+    )
+    out = Path(png)
+    with atomic_path(out) as tmp:
+        image.save(tmp, format="PNG")
+    return out

@@ -1,7 +1,9 @@
-"""Ranked-list pictures: each query followed by its top-k gallery images, one row per query.
+"""Ranked-list pictures for searches whose identities are not all known.
 
-A green frame marks a gallery image of the query's identity, red another identity, grey unknown.
-The distance is written under each gallery thumbnail.
+(When every identity is known, ``reidkit.deploy.search`` draws with the evaluation report's
+renderer.) Each query is followed by its top-k gallery images, one row per query: a green frame
+marks the query's identity, red another identity, grey unknown; the distance is written under
+each gallery thumbnail.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class RankedRow:
     matches: Sequence[bool | None]
 
 
-def _thumb(image: Union[str, np.ndarray]):  # noqa: ANN202  (a PIL image)
+def thumbnail_source(image: Union[str, np.ndarray]):  # noqa: ANN201  (a PIL image)
+    """The image as PIL, or a grey tile when the file is gone (galleries outlive folders)."""
     from PIL import Image
 
     from reidkit.deploy.preprocess import load_image
@@ -38,8 +41,14 @@ def _thumb(image: Union[str, np.ndarray]):  # noqa: ANN202  (a PIL image)
     try:
         arr = load_image(image, min_side=1)
     except DataError:
-        arr = np.full((THUMB_H, THUMB_W, 3), 90, dtype=np.uint8)  # missing file: grey tile
-    return Image.fromarray(arr).resize((THUMB_W, THUMB_H), Image.BILINEAR)
+        arr = np.full((THUMB_H, THUMB_W, 3), 90, dtype=np.uint8)
+    return Image.fromarray(arr)
+
+
+def _thumb(image: Union[str, np.ndarray]):  # noqa: ANN202  (a PIL image)
+    from PIL import Image
+
+    return thumbnail_source(image).resize((THUMB_W, THUMB_H), Image.BILINEAR)
 
 
 def ranked_list_png(rows: Sequence[RankedRow], out: Union[str, Path]) -> Path:
