@@ -36,6 +36,7 @@ from reidkit.evaluation.ranking import (
     market_stats,
     match_ranks,
     shot_priority,
+    single_cpu_thread,
     single_shot_first,
 )
 from reidkit.utils.errors import ConfigError, DataError
@@ -190,59 +191,64 @@ def evaluate_reid(
     ranks = check_ranks(ranks)
     _check_options(protocol, distance, num_repeats)
     qf, gf, ids = _prepare(qf, gf, q_pids, g_pids, q_camids, g_camids)
-    device = qf.device
-    n_q, n_g = qf.shape[0], gf.shape[0]
-    step = chunk_size if chunk_size and chunk_size > 0 else _auto_chunk(n_g, device)
-    g_pids, g_camids = ids["g_pids"], ids["g_camids"]
-    index = GalleryIndex(g_pids, g_camids)
-    distance_to = GalleryDistance(gf, distance) if dist_fn is None else None
-    groups, num_ids = g_pids, 0
-    if protocol == "cuhk03":
-        uniq, groups = torch.unique(g_pids, return_inverse=True)
-        num_ids = int(uniq.numel())
-
-    firsts, aps, inps, shot_firsts = [], [], [], []
-    for s in range(0, n_q, step):
-        e = min(n_q, s + step)
-        qp, qc = ids["q_pids"][s:e], ids["q_camids"][s:e]
-        if distance_to is not None:
-            dist = distance_to(qf[s:e])
-        else:  # a private float32 copy: removed items are overwritten with +inf below
-            dist = dist_fn(s, e).to(torch.float32, copy=True)
-        good_rows, good_cols = index.filter_block(dist, qp, qc)
-        st = market_stats(*match_ranks(dist, good_rows, good_cols, qp, g_pids), e - s)
-        firsts.append(st["first"])
-        aps.append(st["ap"])
-        inps.append(st["inp"])
+    device, n_q = qf.device, qf.shape[0]
+    step = chunk_size if chunk_size and chunk_size > 0 else _auto_chunk(gf.shape[0], device)
+    stats: list[dict[str, torch.Tensor]] = []
+    with single_cpu_thread(device):
+        index = GalleryIndex(ids["g_pids"], ids["g_camids"])
+        distance_to = GalleryDistance(gf, distance) if dist_fn is None else None
+        shots = None
         if protocol == "cuhk03":
-            q_index = torch.arange(s, e, device=device, dtype=torch.int64)
-            sf = single_shot_first(
-                dist, good_rows, good_cols, groups, num_ids, q_index, seed, num_repeats
-            )
-            shot_firsts.append(sf[:, st["valid"]])
-    return _summarise(firsts, aps, inps, shot_firsts, ranks, n_q)
+            uniq, groups = torch.unique(ids["g_pids"], return_inverse=True)
+            shots = (groups, int(uniq.numel()), seed, num_repeats)
+        for s in range(0, n_q, step):
+            e = min(n_q, s + step)
+            if distance_to is not None:
+                dist = distance_to(qf[s:e])
+            else:  # a private float32 copy: removed items are overwritten with +inf
+                dist = dist_fn(s, e).to(torch.float32, copy=True)
+            stats.append(_chunk_stats(dist, ids, index, s, e, shots))
+    return _summarise(stats, ranks, n_q)
+
+
+def _chunk_stats(
+    dist: torch.Tensor,
+    ids: dict[str, torch.Tensor],
+    index: GalleryIndex,
+    s: int,
+    e: int,
+    shots: tuple[torch.Tensor, int, int, int] | None,
+) -> dict[str, torch.Tensor]:
+    """First-hit ranks, APs, INPs (and CUHK03 single-shot ranks) of queries ``s:e``."""
+    qp, qc = ids["q_pids"][s:e], ids["q_camids"][s:e]
+    good_rows, good_cols = index.filter_block(dist, qp, qc)
+    st = market_stats(*match_ranks(dist, good_rows, good_cols, qp, ids["g_pids"]), e - s)
+    if shots is not None:
+        groups, num_ids, seed, num_repeats = shots
+        q_index = torch.arange(s, e, device=dist.device, dtype=torch.int64)
+        sf = single_shot_first(
+            dist, good_rows, good_cols, groups, num_ids, q_index, seed, num_repeats
+        )
+        st["shot_first"] = sf[:, st["valid"]]
+    return st
 
 
 def _summarise(
-    firsts: list[torch.Tensor],
-    aps: list[torch.Tensor],
-    inps: list[torch.Tensor],
-    shot_firsts: list[torch.Tensor],
-    ranks: tuple[int, ...],
-    num_queries: int,
+    stats: list[dict[str, torch.Tensor]], ranks: tuple[int, ...], num_queries: int
 ) -> dict[str, float]:
-    """Average the per-query statistics into the metrics dict."""
-    first = torch.cat(firsts) if firsts else torch.zeros(0, dtype=torch.int32)
+    """Average the per-query statistics of all chunks into the metrics dict."""
+    first = torch.cat([st["first"] for st in stats]) if stats else torch.zeros(0)
     n_valid = int(first.numel())
+    shots = [st["shot_first"] for st in stats if "shot_first" in st]
     out: dict[str, float] = {}
     for k in ranks:
-        if shot_firsts:
-            hit = (torch.cat(shot_firsts, dim=1) <= k).double().mean(0)
+        if shots:
+            hit = (torch.cat(shots, dim=1) <= k).double().mean(0)
         else:
             hit = (first <= k).double()
         out[f"rank{k}"] = float(hit.mean()) if n_valid else 0.0
-    out["mAP"] = float(torch.cat(aps).mean()) if n_valid else 0.0
-    out["mINP"] = float(torch.cat(inps).mean()) if n_valid else 0.0
+    out["mAP"] = float(torch.cat([st["ap"] for st in stats]).mean()) if n_valid else 0.0
+    out["mINP"] = float(torch.cat([st["inp"] for st in stats]).mean()) if n_valid else 0.0
     out["num_queries"] = num_queries
     out["num_valid_queries"] = n_valid
     return out

@@ -15,11 +15,34 @@ fraction of the gallery for a trained model (the whole row only in the worst cas
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 INF = float("inf")
+
+
+@contextmanager
+def single_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run torch's CPU ops of the block on one intra-op thread (restored afterwards).
+
+    The ranking is a series of cheap passes over (chunk x gallery) blocks; on a 2-core
+    machine with other work running, torch's OpenMP barriers made them 10-20x slower with two
+    threads than with one (docs/benchmarks.md). The distance matmul runs in numpy's BLAS with
+    its own threads and is unaffected. No effect on GPU tensors.
+    """
+    prev = torch.get_num_threads()
+    if device.type != "cpu" or prev == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
 
 
 def matmul_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

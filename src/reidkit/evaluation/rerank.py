@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from reidkit.evaluation.ranking import GalleryDistance
+from reidkit.evaluation.ranking import GalleryDistance, single_cpu_thread
 from reidkit.utils.errors import ConfigError
 
 _BLOCK = 1 << 22  # elements per temporary block (rows x width)
@@ -174,11 +174,12 @@ class KReciprocalDistance:
         k = min(n, max(k1 + 1, k2))
         k1, k2 = min(k1, k - 1), min(k2, k)
         self.lambda_value = lambda_value
-        self.rowmax, knn = _neighbours(feats, k, distance)
-        idx, ok = _expanded_sets(knn, k1)
-        v = _weights(feats, idx, ok, self.rowmax, distance)
-        self.v = _local_expansion(v, knn, k2) if k2 > 1 else v
-        self._inverted_gallery()
+        with single_cpu_thread(feats.device):
+            self.rowmax, knn = _neighbours(feats, k, distance)
+            idx, ok = _expanded_sets(knn, k1)
+            v = _weights(feats, idx, ok, self.rowmax, distance)
+            self.v = _local_expansion(v, knn, k2) if k2 > 1 else v
+            self._inverted_gallery()
         self.original = GalleryDistance(gf.to(qf.device), distance)
         self.qf = qf
 
@@ -245,8 +246,9 @@ def query_expansion(
     dist_to = GalleryDistance(gf, distance)
     out = torch.empty_like(qf, dtype=torch.float32)
     step = _step(gf.shape[0])
-    for s in range(0, qf.shape[0], step):
-        q = qf[s : s + step].float()
-        nn_idx = dist_to(q).topk(k, dim=1, largest=False).indices
-        out[s : s + step] = (q + gf[nn_idx].sum(1)) / (k + 1)
+    with single_cpu_thread(qf.device):
+        for s in range(0, qf.shape[0], step):
+            q = qf[s : s + step].float()
+            nn_idx = dist_to(q).topk(k, dim=1, largest=False).indices
+            out[s : s + step] = (q + gf[nn_idx].sum(1)) / (k + 1)
     return out
