@@ -97,3 +97,16 @@ def test_eval_run_folder_and_onnx_match_pytorch(eval_cfg, run_folder) -> None:
     onnx_metrics = json.loads(out.read_text())["metrics"]
     assert onnx_metrics["num_queries"] == expected["num_queries"]
     assert onnx_metrics["mAP"] == pytest.approx(expected["mAP"], abs=2e-3)
+
+
+def test_eval_scales_option(tmp_path: Path, run_folder, capsys: pytest.CaptureFixture) -> None:
+    run, _ = run_folder
+    out = tmp_path / "ms.json"
+    args = ["eval", str(run), "--device", "cpu", "--scales", "1.0,0.75", "-o", str(out)]
+    assert main(args) == 0
+    assert json.loads(out.read_text())["metrics"]["num_queries"] > 0
+    assert main(["eval", str(run), "--scales", "1.0,x"]) == 2
+    assert "--scales '1.0,x'" in capsys.readouterr().err
+    _features_npz(tmp_path / "f.npz")
+    assert main(["eval", str(tmp_path / "f.npz"), "--scales", "0.5"]) == 2
+    assert "applies to PyTorch models" in capsys.readouterr().err

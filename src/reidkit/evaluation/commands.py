@@ -36,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="draw the ranked lists of N queries (report/ranked_lists.png + html)",
     )
+    p.add_argument(
+        "--scales",
+        default="1.0",
+        help="comma-separated image scales averaged at test time, e.g. 1.0,0.875 (PyTorch)",
+    )
     p.add_argument("--topk", type=int, default=10, help="gallery images per ranked list")
     p.add_argument("--no-html", action="store_true", help="PNG report only")
     p.add_argument("-o", "--output", help="where to write eval.json")
@@ -46,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     from reidkit.evaluation.target import evaluate_target, format_metrics
+    from reidkit.utils.errors import ConfigError
+
+    try:
+        scales = [float(x) for x in args.scales.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--scales {args.scales!r}: expected comma-separated numbers such as 1.0,0.875"
+        ) from None
 
     metrics = evaluate_target(
         args.target,
@@ -59,6 +72,7 @@ def _eval(args: argparse.Namespace) -> int:
         html=not args.no_html,
         output=args.output,
         device=args.device,
+        scales=scales,
     )
     print(format_metrics(metrics))
     return 0

@@ -96,7 +96,9 @@ def _with_eval_options(cfg: Any, rerank: bool | None, flip: bool | None) -> Any:
     return cfg.model_copy(update={"evaluation_params": ev, "data": data})
 
 
-def _model_features(model: torch.nn.Module, cfg: Any, device: torch.device) -> FeatureSet:
+def _model_features(
+    model: torch.nn.Module, cfg: Any, device: torch.device, scales: Sequence[float] = (1.0,)
+) -> FeatureSet:
     """Embed the configured dataset's query and gallery with a PyTorch model."""
     from reidkit.data import build_dataset, build_test_loader
     from reidkit.evaluation.features import extract_features
@@ -105,7 +107,7 @@ def _model_features(model: torch.nn.Module, cfg: Any, device: torch.device) -> F
     out: dict[str, torch.Tensor] = {}
     for split, prefix in ((ds.query, "q"), (ds.gallery, "g")):
         loader = build_test_loader(cfg, split, ds.source, device)
-        f, p, c = extract_features(model, loader, device, flip=cfg.data.flip_test)
+        f, p, c = extract_features(model, loader, device, flip=cfg.data.flip_test, scales=scales)
         out.update({f"{prefix}f": f, f"{prefix}_pids": p, f"{prefix}_camids": c})
     return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds)
 
@@ -238,11 +240,22 @@ def evaluate_target(
     html: bool = True,
     output: str | Path | None = None,
     device: str = "auto",
+    scales: Sequence[float] = (1.0,),
 ) -> dict[str, float]:
-    """Evaluate ``target`` (see the module docstring), write ``eval.json`` and return metrics."""
+    """Evaluate ``target`` (see the module docstring), write ``eval.json`` and return metrics.
+
+    ``scales`` averages the embeddings of resized images (multi-scale test, PyTorch models).
+    """
     path = Path(target)
     if not path.exists():
         raise ConfigError(f"{path}: no such run folder, checkpoint, .onnx or .npz file")
+    scales = tuple(float(x) for x in scales)
+    if not scales or any(x <= 0 for x in scales):
+        raise ConfigError(f"--scales {scales}: expected positive factors such as 1.0,0.875")
+    if scales != (1.0,) and path.suffix in (".npz", ".onnx"):
+        raise ConfigError(
+            f"--scales applies to PyTorch models (a run folder or checkpoint), not {path.name}"
+        )
     dev = _device(device)
     if path.suffix == ".npz":
         cfg = (
@@ -262,7 +275,7 @@ def evaluate_target(
             metrics = _run_configured(kind, cfg, model, dev)
             _save(path, output, metrics, kind)
             return metrics
-        fs = _model_features(model, cfg, dev)
+        fs = _model_features(model, cfg, dev, scales)
     ev = cfg.evaluation_params if cfg is not None else None
     distance = ev.distance if ev else "euclidean"
     metrics = evaluate_features(
