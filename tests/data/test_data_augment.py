@@ -103,7 +103,10 @@ def test_vectorised_and_slice_paths_agree() -> None:
     aug = BatchAugment(padding=6, random_erasing=0.7)
     idx = torch.tensor([3, 3, 0, 39, 12, 7, 7, 20])
     p = aug.draw(len(idx), 48, 24, torch.Generator().manual_seed(5))
-    torch.testing.assert_close(aug._apply_slices(x, p, idx), aug._apply_vectorised(x, p, idx))
+    ref = aug._apply_vectorised(x, p, idx)
+    torch.testing.assert_close(aug._apply_slices(x, p, idx), ref)
+    torch.testing.assert_close(aug._apply_fused(x, p, idx), ref)
+    torch.testing.assert_close(aug.apply(x, p, idx), ref)
 
 
 def test_extras_are_per_image_deterministic_and_in_range() -> None:

@@ -149,3 +149,22 @@ def test_build_loaders_from_config(synth_small: Path) -> None:
     assert b.images.shape == (6, 3, 32, 16)
     test = build_test_loader(cfg, ds.query, ds.source, "cpu")
     assert len(test) == -(-len(ds.query) // 5)
+
+
+def test_prefetch_keeps_order_and_raises() -> None:
+    from reidkit.data.loaders import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise DataError("boom")
+
+    got = []
+    with pytest.raises(DataError, match="boom"):
+        for x in prefetch(broken()):
+            got.append(x)
+    assert got == [1]
+    early = prefetch(iter(range(1000)), depth=2)
+    assert next(early) == 0
+    early.close()  # stopping early does not hang
