@@ -76,17 +76,6 @@ def test_parameter_groups_partition_the_model() -> None:
     assert model.embedding_dim == 64
 
 
-@pytest.mark.parametrize("pooling", ["avg", "max", "gem", "gem_avg"])
-@pytest.mark.parametrize("neck", ["none", "bnneck", "embedding"])
-def test_pooling_and_neck_variants(pooling: str, neck: str) -> None:
-    model = ReidModel("resnet18", 4, pooling=pooling, neck=neck, embedding_dim=32, dropout=0.1)
-    out = model(_images(), torch.tensor([0, 1, 2, 3]))
-    dim = 32 if neck == "embedding" else 512
-    assert out["embedding"].shape == (4, 512) and out["neck"].shape == (4, dim)
-    out["logits"].sum().backward()
-    assert model.embedding_dim == dim and torch.isfinite(out["logits"]).all()
-
-
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [
