@@ -18,6 +18,15 @@ from reidkit.evaluation.metrics import shot_priority
 RANKS = (1, 2, 5, 10, 20)
 
 
+@pytest.fixture(params=["sparse", "dense"], autouse=True)
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every test with both ranking strategies of ``match_ranks`` forced."""
+    from reidkit.evaluation import ranking
+
+    monkeypatch.setattr(ranking, "DENSE_FRACTION", 2.0 if request.param == "sparse" else -1.0)
+    return request.param
+
+
 def _reference(dist, qp, gp, qc, gc, protocol="market", repeats=10, seed=0):
     nq, ng = dist.shape
     cmcs, aps, inps = [], [], []

@@ -48,7 +48,11 @@ def _example(**kw):
     )
 
 
-def test_hand_computed_example() -> None:
+@pytest.mark.parametrize("dense_fraction", [2.0, -1.0])  # candidate sort / row sort
+def test_hand_computed_example(dense_fraction: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reidkit.evaluation import ranking
+
+    monkeypatch.setattr(ranking, "DENSE_FRACTION", dense_fraction)
     m = _example(ranks=(1, 2, 3))
     assert m["num_queries"] == 3
     assert m["num_valid_queries"] == 2

@@ -129,6 +129,9 @@ def sortable(values: torch.Tensor) -> torch.Tensor:
     return bits.to(torch.int64) + (1 << 31)
 
 
+DENSE_FRACTION = 0.25  # above this share of candidates, sorting whole rows is cheaper
+
+
 def match_ranks(
     dist: torch.Tensor,
     good_rows: torch.Tensor,
@@ -136,15 +139,21 @@ def match_ranks(
     qp: torch.Tensor,
     g_pids: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """1-based rank among kept items of every true match: ``(rows, ranks)``, row-major.
+    """1-based rank among kept items of every true match: ``(rows, ranks)``, row-major with
+    ranks increasing within a row.
 
     ``dist`` must already have removed items at +inf (``GalleryIndex.filter_block``).
-    Ties in distance are broken by gallery index (a stable sort of each row).
+    Ties in distance are broken by gallery index (a stable sort of each row). Two exact
+    strategies: sort only the candidates (few for a trained model), or, when most of the block
+    is a candidate (an untrained model), sort each row's values and count by binary search.
     """
     b = dist.shape[0]
     far = torch.full((b,), -INF, device=dist.device)
     far.scatter_reduce_(0, good_rows, dist[good_rows, good_cols], reduce="amax")
-    rows, cols = (dist <= far[:, None]).nonzero(as_tuple=True)
+    cand = dist <= far[:, None]
+    if int(cand.sum()) > DENSE_FRACTION * cand.numel():
+        return _dense_ranks(dist, good_rows, good_cols)
+    rows, cols = cand.nonzero(as_tuple=True)
     key = (rows << 32) | sortable(dist[rows, cols])
     # stable: equal (row, distance) keep nonzero()'s ascending gallery-index order
     order = stable_argsort(key)
@@ -153,6 +162,40 @@ def match_ranks(
     pos = torch.arange(rows.numel(), device=dist.device) - (counts.cumsum(0) - counts)[rows] + 1
     is_good = g_pids[cols] == qp[rows]  # removed same-id items are at +inf, never candidates
     return rows[is_good], pos[is_good]
+
+
+def _row_sorted_values(dist: torch.Tensor) -> torch.Tensor:
+    """Each row's values in increasing order (numpy's vectorised sort on CPU)."""
+    if dist.device.type == "cpu":
+        return torch.from_numpy(np.sort(dist.numpy(), axis=1))
+    return torch.sort(dist, dim=1).values
+
+
+def _dense_ranks(
+    dist: torch.Tensor, good_rows: torch.Tensor, good_cols: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``match_ranks`` by sorting row values: rank = #smaller + #equal with lower index + 1."""
+    b, m = dist.shape
+    dev = dist.device
+    counts = torch.bincount(good_rows, minlength=b)
+    slot = torch.arange(good_rows.numel(), device=dev) - (counts.cumsum(0) - counts)[good_rows]
+    width = int(counts.max()) if good_rows.numel() else 0
+    vals = torch.full((b, max(1, width)), INF, device=dev)
+    vals[good_rows, slot] = dist[good_rows, good_cols]
+    sorted_vals = _row_sorted_values(dist)
+    less = torch.searchsorted(sorted_vals, vals)[good_rows, slot]
+    equal = torch.searchsorted(sorted_vals, vals, right=True)[good_rows, slot] - less
+    rank = less + 1
+    tied = (equal > 1).nonzero().flatten()  # exact ties: count equal items of lower index
+    step = max(1, (1 << 22) // m)
+    col = torch.arange(m, device=dev)
+    for s in range(0, tied.numel(), step):
+        t = tied[s : s + step]
+        r, c = good_rows[t], good_cols[t]
+        same = (dist[r] == dist[r, c][:, None]) & (col[None, :] < c[:, None])
+        rank[t] += same.sum(1)
+    order = stable_argsort((good_rows << 32) | rank)
+    return good_rows[order], rank[order]
 
 
 def market_stats(rows: torch.Tensor, ranks: torch.Tensor, b: int) -> dict[str, torch.Tensor]:
