@@ -41,10 +41,22 @@ class AugmentParams:
 
 
 def normalize_uint8(images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """uint8 NCHW -> float32 NCHW normalised (x/255 - mean) / std."""
-    scale, shift = _affine(mean, std, images.device)
-    out = images.float()
-    return out.mul_(scale).add_(shift)
+    """uint8 NCHW -> float32 NCHW normalised (x/255 - mean) / std.
+
+    On the CPU this is one numpy pass per image (no thread pool); elsewhere torch ops.
+    """
+    if images.device.type != "cpu":
+        scale, shift = _affine(mean, std, images.device)
+        return images.float().mul_(scale).add_(shift)
+    c = images.shape[1]
+    m, s = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    scale, shift = (1.0 / (255.0 * s)).reshape(c, 1, 1), (-m / s).reshape(c, 1, 1)
+    src = images.numpy()
+    out = np.empty(src.shape, dtype=np.float32)
+    for b in range(src.shape[0]):
+        np.multiply(src[b], scale, out=out[b])
+        out[b] += shift
+    return torch.from_numpy(out)
 
 
 def _affine(mean, std, device) -> tuple[torch.Tensor, torch.Tensor]:

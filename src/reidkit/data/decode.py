@@ -8,10 +8,11 @@ into one ``(N, 3, H, W)`` tensor, in worker processes when there are many images
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,8 +78,37 @@ class _DecodeSet(Dataset):
             return i, None, str(e)
 
 
-def _collate(items: list[tuple[int, torch.Tensor | None, str]]) -> list:
-    return items
+@dataclass
+class DecodedBatch:
+    """One decoded batch: ``images[j]`` is record ``indices[j]``; ``failures`` = (index, why).
+
+    Images are stacked inside the worker so a batch crosses processes as one shared tensor.
+    """
+
+    indices: list[int]
+    images: torch.Tensor | None
+    failures: list[tuple[int, str]]
+
+
+def _collate(items: list[tuple[int, torch.Tensor | None, str]]) -> DecodedBatch:
+    good = [(i, img) for i, img, _ in items if img is not None]
+    images = torch.stack([img for _, img in good]) if good else None
+    failures = [(i, err) for i, img, err in items if img is None]
+    return DecodedBatch([i for i, _ in good], images, failures)
+
+
+@contextlib.contextmanager
+def single_threaded(enabled: bool = True) -> Iterator[None]:
+    """Run torch ops on one intra-op thread (decoding small images in-process: a thread pool
+    only adds wake-up costs, badly so on a busy machine); restores the setting after."""
+    before = torch.get_num_threads()
+    if enabled and before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def iterate_decoded(
@@ -89,7 +119,7 @@ def iterate_decoded(
     num_workers: int = 0,
     batches: Sequence[Sequence[int]] | None = None,
 ) -> DataLoader:
-    """A DataLoader yielding lists of ``(index, image | None, error)``, one list per batch.
+    """A DataLoader yielding one ``DecodedBatch`` per batch of record indices.
 
     ``batches`` (lists of indices) fixes the grouping; default: chunks of 64 in order.
     """
@@ -130,14 +160,14 @@ def decode_records(
     failures: list[tuple[str, str]] = []
     workers = num_workers if n >= PARALLEL_MIN_IMAGES else 0
     bar = tqdm(total=n, desc=f"caching {n} images", disable=not progress, leave=False)
-    for items in iterate_decoded(records, source, height, width, workers):
-        for i, img, err in items:
-            if img is None:
-                failures.append((records[i].path, err))
-            else:
-                out[i] = img
-                ok[i] = True
-        bar.update(len(items))
+    with single_threaded(workers == 0):
+        for batch in iterate_decoded(records, source, height, width, workers):
+            failures += [(records[i].path, err) for i, err in batch.failures]
+            if batch.images is not None:
+                rows = torch.as_tensor(batch.indices, dtype=torch.int64)
+                out.index_copy_(0, rows, batch.images)
+                ok[rows] = True
+            bar.update(len(batch.indices) + len(batch.failures))
     bar.close()
     kept = ok.nonzero().flatten().tolist()
     if failures:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from reidkit.data.augment import BatchAugment, normalize_uint8
-from reidkit.data.decode import decode_records, iterate_decoded
+from reidkit.data.decode import decode_records, iterate_decoded, single_threaded
 from reidkit.data.records import ImageSource, Record, ReidDataset
 from reidkit.data.samplers import PKSampler, RandomBatchSampler
 from reidkit.utils.errors import DataError
@@ -122,15 +122,25 @@ class _ImageStore:
         loader = iterate_decoded(
             self.records, self.source, self.height, self.width, self.num_workers, index_batches
         )
-        for items in loader:
-            for i, img, err in items:
-                if img is None and self.records[i].path not in self.failed:
+        for batch in _single_threaded_iter(loader, self.num_workers == 0):
+            for i, err in batch.failures:
+                if self.records[i].path not in self.failed:
                     self.failed[self.records[i].path] = err
                     get_logger().warning(f"skipping an image that cannot be decoded: {err}")
-            good = [(i, img) for i, img, _ in items if img is not None]
-            if good:
-                images = torch.stack([img for _, img in good])
-                yield images, None, torch.as_tensor([i for i, _ in good], dtype=torch.int64)
+            if batch.images is not None:
+                yield batch.images, None, torch.as_tensor(batch.indices, dtype=torch.int64)
+
+
+def _single_threaded_iter(items: Any, enabled: bool) -> Iterator[Any]:
+    """Iterate ``items`` with torch on one intra-op thread while each item is produced."""
+    it = iter(items)
+    while True:
+        with single_threaded(enabled):
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+        yield item
 
 
 def _to_device(
@@ -139,8 +149,8 @@ def _to_device(
     """``images[rows]`` as a uint8 batch on ``device`` (pinned staging for host->GPU copies)."""
     if rows is not None:
         images = images.index_select(0, rows.to(images.device))
-    if images.device == device:
-        return images
+    if images.device.type == device.type and device.type != "cuda" or images.is_cuda:
+        return images.to(device, non_blocking=True)  # already there (cuda vs cuda:0 alike)
     if device.type == "cuda":
         images = images.pin_memory()
     return images.to(device, non_blocking=True)
