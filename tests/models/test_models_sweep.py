@@ -87,3 +87,17 @@ def test_margin_classifier_needs_labels_in_training() -> None:
     model = ReidModel("resnet18", num_classes=3, classifier="arcface")
     with pytest.raises(ValueError, match="needs the labels"):
         model(torch.randn(2, 3, 64, 32))
+
+
+@pytest.mark.parametrize("head", ["avg-bnneck", "gemavg-pcb2-global"])
+def test_classify_splits_the_embedding_per_branch(head: str) -> None:
+    torch.manual_seed(0)
+    model = ReidModel("osnet_x0_25", num_classes=5, **HEADS[head]).eval()
+    with torch.no_grad():
+        emb = model(torch.randn(3, 3, 64, 32))
+        scores = model.classify(emb)
+    assert scores.shape == (3, 5)
+    dims = [model.neck.out_dim] + ([model.parts.part_dim] * 2 if model.parts else [])
+    chunks = torch.split(emb, dims, dim=1)
+    want = torch.stack([h(c) for h, c in zip(model.heads(), chunks, strict=True)]).mean(0)
+    assert torch.allclose(scores, want)

@@ -92,14 +92,30 @@ class ReidModel(nn.Module):
         neck = post[0] if len(post) == 1 else torch.cat(post, 1)
         if not self.training:
             return neck
-        heads = [self.classifier] if len(post) == 1 else list(self.classifier)
-        logits = [head(self.dropout(f), labels) for head, f in zip(heads, post, strict=True)]
+        logits = [head(self.dropout(f), labels) for head, f in zip(self.heads(), post, strict=True)]
         embedding = pre[0] if len(pre) == 1 else torch.cat(pre, 1)
         return {
             "embedding": embedding,
             "logits": logits[0] if len(logits) == 1 else logits,
             "neck": neck,
         }
+
+    def heads(self) -> list[nn.Module]:
+        """The classifiers, one per branch / part, in the order of the embedding's chunks."""
+        if isinstance(self.classifier, nn.ModuleList):
+            return list(self.classifier)
+        return [self.classifier]
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(B, num_classes)`` from an eval-mode embedding: each branch's chunk
+        through its classifier, averaged over branches (margin classifiers give
+        ``scale * cos``). Call it with the model in eval mode."""
+        dims = [self.neck.out_dim] if self.neck is not None else []
+        if self.parts is not None:
+            dims += [self.parts.part_dim] * self.parts.num_parts
+        chunks = torch.split(embedding, dims, dim=1)
+        logits = [head(x).float() for head, x in zip(self.heads(), chunks, strict=True)]
+        return torch.stack(logits).mean(0)
 
     # ------------------------------------------------------------------ parameter groups
     def backbone_parameters(self) -> Iterator[nn.Parameter]:
