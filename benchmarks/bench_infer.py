@@ -20,6 +20,7 @@ few ``nprobe`` values: queries/s and recall@10 against the exact top-10.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -100,9 +101,13 @@ def bench_model(name: str, batches: list[int], device: str, repeats: int, tmp: P
 
 
 def print_inference_table(rows: list[dict], device: str) -> None:
+    import onnxruntime
+
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"\nInference at {IMG_H}x{IMG_W}, device {device}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads"
+        f"onnxruntime {onnxruntime.__version__}, {torch.get_num_threads()} torch threads, "
+        f"{os.cpu_count()} CPUs, load average {load}"
     )
     print("| model | batch | PyTorch eager img/s | onnxruntime img/s | ratio ort/eager |")
     print("| --- | ---: | ---: | ---: | ---: |")
