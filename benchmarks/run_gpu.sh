@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# Runs every benchmark on the lent GPU machine (torch there is preinstalled; the wheels of the
-# packages it lacks travel in .whl/). Usage on that machine: bash benchmarks/run_gpu.sh [names]
+# Runs the benchmarks on the lent GPU machine (torch there is preinstalled; the wheels of the
+# packages it lacks travel in .whl/). Usage there: bash benchmarks/run_gpu.sh [data train eval infer large search pretrain]
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:${PYTHONPATH:-}"
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
+python3 -m reidkit.utils.offline_weights --install
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
-names=${*:-data eval infer train}
-for n in $names; do
-  echo "=== bench_$n ==="
+DATA=/tmp/market_synth
+if [ ! -d "$DATA" ]; then
+  python3 -c "from reidkit.data.synthetic import generate_synthetic as g; print(g('$DATA', num_ids=751, train_images=12936, seed=0))"
+fi
+run() { local name=$1 limit=$2; shift 2; echo "=== $name ==="; timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.txt"; }
+for n in ${*:-data train eval infer}; do
   case $n in
-    data)  python3 benchmarks/bench_data.py --device cuda 2>&1 | tee "$OUT/bench_data.txt" ;;
-    eval)  python3 benchmarks/bench_eval.py --device cuda --large 2>&1 | tee "$OUT/bench_eval.txt" ;;
-    infer) python3 benchmarks/bench_infer.py --device cuda 2>&1 | tee "$OUT/bench_infer.txt" ;;
-    train) python3 benchmarks/bench_train.py --device cuda --amp off,bf16,fp16 2>&1 | tee "$OUT/bench_train.txt" ;;
+    data)   run bench_data 150 python3 benchmarks/bench_data.py --device cuda --data "$DATA" ;;
+    train)  run bench_train 240 python3 benchmarks/bench_train.py --device cuda --data "$DATA" --cache device --amp off,bf16,fp16 ;;
+    eval)   run bench_eval 120 python3 benchmarks/bench_eval.py --device cuda --quick-ref --rerank ;;
+    infer)  run bench_infer 150 python3 benchmarks/bench_infer.py --device cuda --skip-search ;;
+    large)  run bench_eval_large 400 python3 benchmarks/bench_eval.py --device cuda --large --large-dim 256 ;;
+    search) run bench_search 400 python3 benchmarks/bench_infer.py --device cpu --skip-infer ;;
+    pretrain) run pretrain_effect 400 python3 benchmarks/pretrain_effect.py --device cuda --epochs 20 --ids 100 ;;
   esac
 done

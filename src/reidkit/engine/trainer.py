@@ -179,8 +179,14 @@ class Trainer:
         self.log.info(f"resumed from {ckpt_path} at epoch {self.state.epoch}")
 
     # ------------------------------------------------------------------ the loop
-    def train_step(self, images: torch.Tensor, pids: torch.Tensor) -> dict[str, float]:
-        """One optimiser step; returns the loss terms as floats."""
+    def train_step(
+        self, images: torch.Tensor, pids: torch.Tensor, check: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """One optimiser step; returns the detached loss terms (still on the device).
+
+        ``check`` syncs with the device to stop on a non-finite loss; the epoch loop checks
+        only on logging steps so that the GPU is never waited for in between.
+        """
         if self.cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with self._autocast():
@@ -189,13 +195,8 @@ class Trainer:
         if self._log_histograms and self.runlog.writer is not None and "embedding" in outputs:
             norms = outputs["embedding"].detach().float().norm(dim=1).cpu()
             self.runlog.writer.add_histogram("embedding_norm", norms, self.state.iteration)
-        if not torch.isfinite(total):
-            last = self.run_dir / "last.pth"
-            where = f"last good checkpoint: {last}" if last.exists() else "no checkpoint yet"
-            raise TrainingError(
-                f"loss is {total.item()} at epoch {self.state.epoch + 1} iteration "
-                f"{self.state.iteration}; {where} (try a lower lr, amp off, or grad_clip)"
-            )
+        if check:
+            self._check_finite(total)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.cfg.grad_clip > 0:
@@ -205,9 +206,20 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.state.iteration += 1
-        values = {k: float(v.detach()) for k, v in terms.items()}
-        values["total"] = float(total.detach())
+        values = {k: v.detach() for k, v in terms.items()}
+        values["total"] = total.detach()
         return values
+
+    def _check_finite(self, total: torch.Tensor) -> None:
+        """Stop with the step and the last good checkpoint when the loss is NaN / inf."""
+        if bool(torch.isfinite(total)):
+            return
+        last = self.run_dir / "last.pth"
+        where = f"last good checkpoint: {last}" if last.exists() else "no checkpoint yet"
+        raise TrainingError(
+            f"loss is {total.item()} at epoch {self.state.epoch + 1} iteration "
+            f"{self.state.iteration}; {where} (try a lower lr, amp off, or grad_clip)"
+        )
 
     def train_epoch(self) -> dict[str, float]:
         """Train (the rest of) one epoch; returns mean loss terms, lr and images/s."""
@@ -220,6 +232,7 @@ class Trainer:
 
             set_frozen(self.model, mp.freeze_layers, frozen=epoch < mp.freeze_epochs)
         n_images, timer = 0, Timer()
+        pending: dict[str, torch.Tensor] = {}  # loss sums not yet copied from the device
         bar = tqdm(
             total=len(self.loader),
             initial=s.step_in_epoch,
@@ -233,22 +246,28 @@ class Trainer:
                 if step + 1 == s.step_in_epoch and self._resume_rng is not None:
                     set_rng_state(self._resume_rng)
                 continue
-            self._log_histograms = self.main and step % self.cfg.log_every == 0
-            terms = self.train_step(batch.images, batch.pids)
+            log_step = step % self.cfg.log_every == 0 or step + 1 == len(self.loader)
+            self._log_histograms = self.main and log_step
+            terms = self.train_step(batch.images, batch.pids, check=log_step)
             n_images += batch.images.shape[0]
             for k, v in terms.items():
-                s.epoch_sums[k] = s.epoch_sums.get(k, 0.0) + v
+                pending[k] = pending[k] + v if k in pending else v
             s.step_in_epoch = step + 1
-            lr = self.optimizer.param_groups[0]["lr"]
-            if self.main and (step % self.cfg.log_every == 0):
-                self.runlog.scalars("loss", terms, s.iteration)
-                self.runlog.scalars("lr", {"base": lr}, s.iteration)
             every = self.cfg.checkpoint_every_iters
-            if every and s.iteration % every == 0 and s.step_in_epoch < len(self.loader):
+            saving = every and s.iteration % every == 0 and s.step_in_epoch < len(self.loader)
+            if log_step or saving:  # one device sync: fold the pending sums into floats
+                self._fold(pending, s.epoch_sums)
+                lr = self.optimizer.param_groups[0]["lr"]
+                values = {k: float(v) for k, v in terms.items()}
+                if self.main:
+                    self.runlog.scalars("loss", values, s.iteration)
+                    self.runlog.scalars("lr", {"base": lr}, s.iteration)
+                bar.set_postfix(loss=f"{values['total']:.3f}", lr=f"{lr:.2e}")
+            if saving:
                 self._save_last()
             bar.update(1)
-            bar.set_postfix(loss=f"{terms['total']:.3f}", lr=f"{lr:.2e}")
         bar.close()
+        self._fold(pending, s.epoch_sums)
         self._resume_rng = None
         means = {k: v / max(1, len(self.loader)) for k, v in s.epoch_sums.items()}
         means["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -257,6 +276,13 @@ class Trainer:
         if self.device.type == "cuda":
             means["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
         return means
+
+    @staticmethod
+    def _fold(pending: dict[str, torch.Tensor], sums: dict[str, float]) -> None:
+        """Add device-side running sums into float sums and clear them."""
+        for k, v in pending.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        pending.clear()
 
     def evaluate(self) -> dict[str, float]:
         """Run the configured evaluator on the current model."""
