@@ -99,3 +99,17 @@ def test_synth_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     assert "bounding_box_train:" in out and "junk -1" in out
     assert len(list((tmp_path / "s" / "query").iterdir())) >= 2
+
+
+def test_rerun_reuses_or_regenerates_and_protects_other_folders(tmp_path: Path) -> None:
+    kw = dict(num_ids=2, num_test_ids=1, num_cameras=2, img_h=32, img_w=16, images_per_id=2)
+    first = generate_synthetic(tmp_path / "s", **kw)
+    again = generate_synthetic(tmp_path / "s", **kw)
+    assert again["reused"] and again["images"] == first["images"]
+    other = generate_synthetic(tmp_path / "s", **{**kw, "num_ids": 3})
+    assert not other.get("reused") and other["train_ids"] == 3
+    assert len(load_market(tmp_path / "s").train) == other["train_images"]
+    (tmp_path / "real" / "query").mkdir(parents=True)
+    (tmp_path / "real" / "query" / "0001_c1s1_000001_01.jpg").write_bytes(b"x")
+    with pytest.raises(DataError, match="did not write; choose an empty or new folder"):
+        generate_synthetic(tmp_path / "real", **kw)

@@ -9,6 +9,7 @@ other images of the test ids, plus junk ``-1_c...`` bad detections and distracto
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,32 @@ from reidkit.data.synthetic_draw import Camera, Identity, random_camera, random_
 from reidkit.utils.errors import DataError
 
 SPLIT_DIRS = ("bounding_box_train", "query", "bounding_box_test")
+MARKER = ".reidkit_synth.json"  # arguments + summary of a completed generation
+SYNTH_VERSION = 2  # bump when the drawing changes, so old folders are regenerated
+
+
+def _prepare(root: Path, args: dict[str, Any]) -> dict[str, Any] | None:
+    """Make ``root`` ready to write into; the old summary if it already holds this dataset.
+
+    A folder written by an earlier ``generate_synthetic`` (it has the marker) is reused when
+    the arguments match and regenerated otherwise; a folder holding other images is refused.
+    """
+    marker = root / MARKER
+    old = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else None
+    if old is not None and old.get("args") == args:
+        return {**old["summary"], "seconds": 0.0, "reused": True}
+    existing = [f for d in SPLIT_DIRS if (root / d).is_dir() for f in (root / d).iterdir()]
+    if existing and old is None:
+        raise DataError(
+            f"{root}: already holds {len(existing)} files that reidkit synth did not write; "
+            "choose an empty or new folder"
+        )
+    marker.unlink(missing_ok=True)
+    for f in existing:
+        f.unlink()
+    for d in SPLIT_DIRS:
+        (root / d).mkdir(parents=True, exist_ok=True)
+    return None
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
@@ -133,8 +160,23 @@ def generate_synthetic(
     _check(num_ids, num_test, num_cameras, img_h, img_w)
     start = time.perf_counter()
     root = Path(out_dir)
-    for d in SPLIT_DIRS:
-        (root / d).mkdir(parents=True, exist_ok=True)
+    args = {
+        "version": SYNTH_VERSION,
+        "num_ids": num_ids,
+        "num_test_ids": num_test,
+        "num_cameras": num_cameras,
+        "img_h": img_h,
+        "img_w": img_w,
+        "seed": seed,
+        "images_per_id": images_per_id,
+        "train_images": train_images,
+        "num_junk": num_junk,
+        "num_distractors": num_distractors,
+        "quality": quality,
+    }
+    previous = _prepare(root, args)
+    if previous is not None:
+        return previous
     cams = [random_camera(_rng(seed, 2, c)) for c in range(num_cameras)]
     writer = _Writer(root, img_h, img_w, cams, quality)
     pids = (_rng(seed, 0).permutation(num_ids + num_test) + 1).tolist()
@@ -152,7 +194,7 @@ def generate_synthetic(
     distractors = max(1, num_test // 2) if num_distractors is None else num_distractors
     writer.extras(seed, test_pids, junk, distractors)
     seconds = time.perf_counter() - start
-    return {
+    summary = {
         "root": str(root),
         "train_ids": num_ids,
         "train_images": sum(counts),
@@ -167,11 +209,18 @@ def generate_synthetic(
         "seconds": round(seconds, 2),
         "images_per_s": round(writer.written / max(seconds, 1e-9), 1),
     }
+    (root / MARKER).write_text(json.dumps({"args": args, "summary": summary}), encoding="utf-8")
+    return summary
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """Human-readable lines describing a ``generate_synthetic`` summary."""
     h, w = summary["image_size"]
+    if summary.get("reused"):
+        return [
+            f"{summary['root']} already holds this synthetic dataset "
+            f"({summary['images']} images, same arguments); nothing written"
+        ]
     return [
         f"wrote {summary['images']} images ({h}x{w}, {summary['cameras']} cameras) to "
         f"{summary['root']} in {summary['seconds']:.1f}s ({summary['images_per_s']:.0f} img/s)",

@@ -74,7 +74,7 @@ def random_identity(rng: np.random.Generator) -> Identity:
         hair=HAIR[int(rng.integers(0, len(HAIR)))],
         long_hair=bool(rng.random() < 0.35),
         height=float(rng.uniform(0.8, 0.94)),
-        width=float(rng.uniform(0.3, 0.44)),
+        width=float(rng.uniform(0.36, 0.48)),
         hat=_colour(rng) if rng.random() < 0.25 else None,
         backpack=_colour(rng, dull=0.3) if rng.random() < 0.3 else None,
         bag=_colour(rng) if rng.random() < 0.25 else None,
@@ -100,16 +100,16 @@ class Camera:
 def random_camera(rng: np.random.Generator) -> Camera:
     """Draw one camera's scene and image conditions."""
     posts = tuple(
-        (float(rng.uniform(-0.1, 1.0)), float(rng.uniform(0.05, 0.25)), _colour(rng, dull=0.6))
+        (float(rng.uniform(-0.1, 1.0)), float(rng.uniform(0.05, 0.25)), _colour(rng, dull=0.8))
         for _ in range(int(rng.integers(1, 4)))
     )
     return Camera(
-        wall=_colour(rng, dull=0.7),
-        floor=_colour(rng, dull=0.8),
+        wall=_colour(rng, dull=0.85),
+        floor=_colour(rng, dull=0.9),
         horizon=float(rng.uniform(0.55, 0.8)),
         posts=posts,
-        gain=float(rng.uniform(0.75, 1.2)),
-        balance=tuple(float(x) for x in rng.uniform(0.88, 1.12, size=3)),
+        gain=float(rng.uniform(0.8, 1.15)),
+        balance=tuple(float(x) for x in rng.uniform(0.92, 1.08, size=3)),
         scale=float(rng.uniform(0.86, 1.0)),
         blur=float(rng.uniform(0.0, 0.9)),
         noise=float(rng.uniform(1.5, 6.0)),
