@@ -184,14 +184,15 @@ def pack_dataset(
     out = Path(out)
     ds = load_dataset(root, layout)
     name = detect_layout(root) if layout == "auto" else layout
+    if name in ("lmdb", "manifest"):  # re-packing: keep the original layout's name
+        name = ds.name
     keys = _unique_records(ds)
-    sizes = [os.path.getsize(Path(ds.source.root) / k) for k in keys]
+    base = Path(ds.source.root)
+    total = base.stat().st_size if base.is_file() else sum(os.path.getsize(base / k) for k in keys)
     partial = Path(f"{out}.partial")
     partial.unlink(missing_ok=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = lmdb.open(
-        str(partial), subdir=False, lock=False, map_size=int(sum(sizes) * 1.5) + (64 << 20)
-    )
+    env = lmdb.open(str(partial), subdir=False, lock=False, map_size=int(total * 1.5) + (64 << 20))
     try:
         txn = env.begin(write=True)
         for n, key in enumerate(
