@@ -90,3 +90,19 @@ def test_classification_rejects_foreign_labels(imagefolder: Path, tmp_path: Path
         run_evaluator(
             get_evaluator("classification_evaluate"), cfg, model, dataset=ds, device="cpu"
         )
+
+
+def test_classifier_logits_of_a_part_model() -> None:
+    from reidkit.models import ReidModel
+
+    torch.manual_seed(0)
+    model = ReidModel("resnet18", num_classes=5, num_parts=2).eval()
+    x = torch.randn(3, 3, 64, 32)
+    with torch.inference_mode():
+        logits = classifier_logits(model, x)
+        emb = model(x)
+        half = emb.shape[1] // 2
+        manual = (model.classifier[0](emb[:, :half]) + model.classifier[1](emb[:, half:])) / 2
+    assert logits.shape == (3, 5) and torch.allclose(logits, manual, atol=1e-5)
+    with pytest.raises(DataError, match="has no classify"):
+        classifier_logits(torch.nn.Identity(), x)

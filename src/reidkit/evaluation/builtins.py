@@ -135,20 +135,21 @@ def evaluate_features(
 
 
 def classifier_logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Class scores of a ReidModel in eval mode: its classifier applied to the embedding.
+    """Class scores of a ReidModel in eval mode from its retrieval embedding.
 
-    Multi-part heads (a list of logits) are averaged.
+    Uses ``model.classify`` (each branch / part through its own classifier, averaged) when
+    the model has it, else ``model.classifier`` applied to the embedding.
     """
+    embedding = embed_batch(model, images)
+    if callable(getattr(model, "classify", None)):
+        return model.classify(embedding).float()
     classifier = getattr(model, "classifier", None)
-    if classifier is None:
+    if not callable(classifier) or isinstance(classifier, nn.ModuleList):
         raise DataError(
-            f"classification_evaluate: model {type(model).__name__} has no .classifier; "
-            "use a ReidModel trained with a classification loss"
+            f"classification_evaluate: model {type(model).__name__} has no classify() or single "
+            ".classifier; use a ReidModel trained with a classification loss"
         )
-    logits = classifier(embed_batch(model, images))
-    if isinstance(logits, (list, tuple)):
-        logits = torch.stack([x.float() for x in logits]).mean(0)
-    return logits.float()
+    return classifier(embedding).float()
 
 
 def classification_accuracy(
