@@ -3,8 +3,9 @@
 Part 1 (inference): ResNet-50 and OSNet-x1.0 ReidModels (BNNeck, random weights) at 256x128,
 batch 1 and 32. Each model is exported with ``reidkit.deploy.export_onnx`` (which also checks
 parity), then timed in the same process: PyTorch eager under ``torch.inference_mode`` and an
-onnxruntime session, both on all cores (CPU) or on the GPU (``--device cuda``: CUDA execution
-provider when this onnxruntime has it, else the table says so). Medians of ``--repeats`` timed
+onnxruntime session, both on all cores (``--threads N`` pins both to N) or on the GPU
+(``--device cuda``: CUDA execution provider when this onnxruntime has it, else the table says
+so). Medians of ``--repeats`` timed
 runs after warm-up; images/s and the onnxruntime / eager ratio.
 
 Part 2 (search): a synthetic gallery of N x 512 L2-normalised embeddings (identity centres plus
@@ -52,7 +53,9 @@ def _median_time(fn, repeats: int, warmup: int, sync) -> float:  # noqa: ANN001
     return statistics.median(times)
 
 
-def bench_model(name: str, batches: list[int], device: str, repeats: int, tmp: Path) -> list[dict]:
+def bench_model(
+    name: str, batches: list[int], device: str, repeats: int, tmp: Path, threads: int | None
+) -> list[dict]:
     """Rows of (model, batch, eager img/s, onnxruntime img/s) for one backbone."""
     torch.manual_seed(0)
     model = ReidModel(name, 751).eval()
@@ -63,10 +66,11 @@ def bench_model(name: str, batches: list[int], device: str, repeats: int, tmp: P
     model = model.to(dev)
     providers = "cuda" if device == "cuda" else None
     try:
-        session = create_session(onnx_path, providers)
+        session = create_session(onnx_path, providers, threads)
         ort_note = ",".join(p.replace("ExecutionProvider", "") for p in session.get_providers())
     except Exception as e:  # the CUDA provider is missing on some onnxruntime builds
-        session, ort_note = create_session(onnx_path), f"CPU only ({type(e).__name__})"
+        session = create_session(onnx_path, None, threads)
+        ort_note = f"CPU only ({type(e).__name__})"
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     rows = []
     for batch in batches:
@@ -179,23 +183,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=0, help="timed runs (default 10 / 5)")
     parser.add_argument("--gallery", type=int, default=0, help="gallery size (default 1M)")
     parser.add_argument("--queries", type=int, default=0, help="queries (default 1000)")
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads of both engines (default: torch's / ort's own)"
+    )
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--skip-infer", action="store_true")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device visible")
     repeats = args.repeats or (5 if args.quick else 10)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not args.skip_infer:
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
             for name in args.models.split(","):
-                rows += bench_model(name, [1, 32], args.device, repeats, Path(tmp))
+                rows += bench_model(name, [1, 32], args.device, repeats, Path(tmp), args.threads)
         print_inference_table(rows, args.device)
     if not args.skip_search:
         n = args.gallery or (100_000 if args.quick else 1_000_000)
         q = args.queries or (200 if args.quick else 1000)
-        nlist = 1024 if n <= 200_000 else 4096
-        bench_search(n, q, nlist, [8, 32, 128], max_train=min(n, 64 * nlist))
+        nlist = 1024 if n <= 200_000 else 2048
+        bench_search(n, q, nlist, [8, 32, 128], max_train=min(n, 32 * nlist))
 
 
 if __name__ == "__main__":
