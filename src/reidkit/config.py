@@ -225,13 +225,6 @@ class Config(Section):
         0.1, ge=0, lt=1, description="Label smoothing epsilon of the cross-entropy loss."
     )
     center_loss_weight: float = Field(0.0, ge=0, description="Weight of the center loss.")
-    batch_sampling_params: BatchSamplingParams = Field(default_factory=BatchSamplingParams)
-    data: DataParams = Field(default_factory=DataParams)
-    seed: int = Field(0, description="Seed of every random generator (data order too).")
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."
-    )
-    amp: Literal["off", "bf16", "fp16"] = Field(
     center_lr: float = Field(
         0.5, gt=0, description="SGD lr of the center-loss centres (their own optimiser, as BoT)."
     )
@@ -246,6 +239,13 @@ class Config(Section):
     circle_loss_weight: float = Field(0.0, ge=0, description="Weight of pair-wise circle loss.")
     circle_loss_scale: float = Field(64.0, gt=0, description="Circle loss scale (gamma).")
     circle_loss_margin: float = Field(0.25, ge=0, lt=1, description="Circle loss relaxation m.")
+    batch_sampling_params: BatchSamplingParams = Field(default_factory=BatchSamplingParams)
+    data: DataParams = Field(default_factory=DataParams)
+    seed: int = Field(0, description="Seed of every random generator (data order too).")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."
+    )
+    amp: Literal["off", "bf16", "fp16"] = Field(
         "off", description="Automatic mixed precision (fp16 uses a grad scaler)."
     )
     channels_last: bool = Field(False, description="channels_last memory format.")
