@@ -97,8 +97,9 @@ class Trainer:
             return None
         from reidkit.evaluation import default_metric, get_evaluator
 
-        self.metric_name = ev.metric or default_metric(ev.type)
-        return get_evaluator(ev.type, ev.search_dirs)
+        evaluator = get_evaluator(ev.type, ev.search_dirs)
+        self.metric_name = ev.metric or default_metric(evaluator)
+        return evaluator
 
     def _log_start(self) -> None:
         cfg, ds = self.cfg, self.dataset
