@@ -139,8 +139,9 @@ def build_scheduler(
 
 def lr_table(optimizer: torch.optim.Optimizer) -> str:
     """A small text table of the parameter groups, printed at the start of training."""
-    rows = ["group            params      lr          weight_decay"]
+    rows = ["group            params      lr (peak)   weight_decay"]
     for g in optimizer.param_groups:
         n = sum(p.numel() for p in g["params"])
-        rows.append(f"{g.get('name', '?'):<16} {n:>10,}  {g['lr']:<11.3g} {g['weight_decay']:.3g}")
+        lr = g.get("initial_lr", g["lr"])
+        rows.append(f"{g.get('name', '?'):<16} {n:>10,}  {lr:<11.3g} {g['weight_decay']:.3g}")
     return "\n".join(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,28 @@ class RunLog:
             f.write(json.dumps(record, sort_keys=True) + "\n")
         if self.writer is not None:
             self.writer.flush()
+
+    def epoch(
+        self,
+        epoch: int,
+        total: int,
+        iteration: int,
+        stats: dict[str, float],
+        metrics: dict[str, float],
+        best: bool,
+    ) -> None:
+        """Log one finished epoch: TensorBoard scalars, a metrics.jsonl record, one log line."""
+        self.scalars("epoch", stats, epoch)
+        if metrics:
+            self.scalars("eval", metrics, epoch)
+        record = {"epoch": epoch, "iteration": iteration, "train": stats, "eval": metrics}
+        self.epoch_record({**record, "best": best})
+        mark = "  * best" if best and metrics else ""
+        self.log.info(
+            f"epoch {epoch}/{total}  loss {stats.get('total', math.nan):.4f}  "
+            f"lr {stats['lr']:.2e}  {stats['images_per_s']:.0f} img/s  {stats['epoch_s']:.1f}s"
+            + (f"  | {format_metrics(metrics)}{mark}" if metrics else "")
+        )
 
     def truncate_after(self, epoch: int) -> None:
         """Drop records of epochs after ``epoch`` (work a resumed run is about to redo)."""
@@ -80,6 +103,18 @@ def summary_table(rows: list[tuple[str, str]]) -> str:
     line = "+" + "-" * (width + 2) + "+" + "-" * (vwidth + 2) + "+"
     body = [f"| {k:<{width}} | {v:>{vwidth}} |" for k, v in rows]
     return "\n".join([line, *body, line])
+
+
+def summary_rows(summary: dict[str, Any], metric: str | None) -> list[tuple[str, str]]:
+    """Rows of the end-of-run table from ``Trainer.fit``'s summary."""
+    rows = [("run", str(summary["run_dir"])), ("epochs", str(summary["epochs"]))]
+    rows.append(("train time", f"{summary['seconds']:.1f} s"))
+    if metric is not None and summary["best_metric"] is not None:
+        rows.append((f"best {metric}", f"{summary['best_metric']:.4f}"))
+        rows.append(("best epoch", str(summary["best_epoch"])))
+        for k, v in summary["metrics"].items():
+            rows.append((k, str(int(v)) if k.startswith("num_") else f"{v:.4f}"))
+    return rows
 
 
 class Timer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from reidkit.config import Config, save_config
 from reidkit.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from reidkit.engine.distributed import barrier, wrap_ddp
 from reidkit.engine.optim import build_optimizer, build_scheduler, lr_table
-from reidkit.engine.runlog import RunLog, Timer, format_metrics, summary_table
+from reidkit.engine.runlog import RunLog, Timer, summary_rows, summary_table
 from reidkit.engine.setup import resolve_device, seed_everything
 from reidkit.utils.errors import CheckpointError, ReidkitError
 from reidkit.utils.logging import get_logger, setup_logging
@@ -352,21 +351,9 @@ class Trainer:
         return metrics
 
     def _report_epoch(self, stats: dict[str, float], metrics: dict[str, float], best: bool) -> None:
-        if not self.main:
-            return
-        s = self.state
-        self.runlog.scalars("epoch", stats, s.epoch)
-        if metrics:
-            self.runlog.scalars("eval", metrics, s.epoch)
-        record = {"epoch": s.epoch, "iteration": s.iteration, "train": stats, "eval": metrics}
-        record["best"] = best
-        self.runlog.epoch_record(record)
-        mark = "  * best" if best and metrics else ""
-        self.log.info(
-            f"epoch {s.epoch}/{self.cfg.epoch}  loss {stats.get('total', math.nan):.4f}  "
-            f"lr {stats['lr']:.2e}  {stats['images_per_s']:.0f} img/s  {stats['epoch_s']:.1f}s"
-            + (f"  | {format_metrics(metrics)}{mark}" if metrics else "")
-        )
+        if self.main:
+            s = self.state
+            self.runlog.epoch(s.epoch, self.cfg.epoch, s.iteration, stats, metrics, best)
 
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs; returns a summary dict."""
@@ -390,14 +377,8 @@ class Trainer:
         return summary
 
     def _log_summary(self, summary: dict[str, Any]) -> None:
-        rows = [("run", str(self.run_dir)), ("epochs", str(summary["epochs"]))]
-        rows.append(("train time", f"{summary['seconds']:.1f} s"))
-        if self.evaluator is not None and summary["best_metric"] is not None:
-            rows.append((f"best {self.metric_name}", f"{summary['best_metric']:.4f}"))
-            rows.append(("best epoch", str(summary["best_epoch"])))
-            for k, v in summary["metrics"].items():
-                rows.append((k, str(int(v)) if k.startswith("num_") else f"{v:.4f}"))
-        self.log.info("\n" + summary_table(rows))
+        metric = self.metric_name if self.evaluator is not None else None
+        self.log.info("\n" + summary_table(summary_rows(summary, metric)))
 
 
 def train(cfg: Config, resume: str | None = None) -> dict[str, Any]:
