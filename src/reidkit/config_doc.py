@@ -44,7 +44,7 @@ the original params.json and keep its meaning. Override any key on the command l
 `reidkit train -c params.json lr.base_lr=0.01 model_params.backbone=resnet18`.
 The resolved config of each run is saved as `RUN_DIR/config.json`.
 
-This file is generated from `src/reidkit/config.py` by `make docs`; do not edit it by hand.
+This file is generated from `src/reidkit/config/schema.py` by `make docs`; do not edit it by hand.
 """
 
 
