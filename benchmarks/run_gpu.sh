@@ -23,8 +23,8 @@ for n in ${*:-data train eval infer}; do
     train)  run bench_train 240 python3 benchmarks/bench_train.py --device cuda --data "$DATA" --cache device --amp off,bf16,fp16 ;;
     eval)   run bench_eval 120 python3 benchmarks/bench_eval.py --device cuda --quick-ref --rerank ;;
     infer)  run bench_infer 150 python3 benchmarks/bench_infer.py --device cuda --skip-search ;;
-    large)  run bench_eval_large 400 python3 benchmarks/bench_eval.py --device cuda --large --large-dim 256 ;;
-    search) run bench_search 400 python3 benchmarks/bench_infer.py --device cpu --skip-infer ;;
+    large)  run bench_eval_large 300 python3 benchmarks/bench_eval.py --device cuda --large --large-dim 128 ;;
+    search) run bench_search 250 python3 benchmarks/bench_infer.py --device cpu --skip-infer ;;
     pretrain) run pretrain_effect 400 python3 benchmarks/pretrain_effect.py --device cuda --epochs 20 --ids 100 ;;
   esac
 done

@@ -87,6 +87,11 @@ class Trainer:
         self.runlog = RunLog(self.run_dir, enabled=self.main)
         if resume:
             self._resume(resume)
+        elif self.main and (self.run_dir / "last.pth").exists():
+            self.log.warning(
+                f"{self.run_dir} holds an earlier run: starting over (use --resume to continue it)"
+            )
+            self.runlog.truncate_after(0)
         self._log_start()
 
     # ------------------------------------------------------------------ setup helpers
