@@ -109,6 +109,8 @@ def summary_rows(summary: dict[str, Any], metric: str | None) -> list[tuple[str,
     """Rows of the end-of-run table from ``Trainer.fit``'s summary."""
     rows = [("run", str(summary["run_dir"])), ("epochs", str(summary["epochs"]))]
     rows.append(("train time", f"{summary['seconds']:.1f} s"))
+    if summary.get("skipped_images"):
+        rows.append(("skipped images", f"{summary['skipped_images']} (unreadable; see train.log)"))
     if metric is not None and summary["best_metric"] is not None:
         rows.append((f"best {metric}", f"{summary['best_metric']:.4f}"))
         rows.append(("best epoch", str(summary["best_epoch"])))

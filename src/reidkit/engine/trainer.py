@@ -371,6 +371,7 @@ class Trainer:
             self.runlog.close()
         summary = {
             "run_dir": str(self.run_dir),
+            "skipped_images": self.dataset.skipped + self.loader.skipped,
             "epochs": self.state.epoch,
             "best_epoch": self.state.best_epoch,
             "best_metric": self.state.best_metric,
