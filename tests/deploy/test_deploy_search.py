@@ -257,3 +257,20 @@ def test_search_with_features_query_and_unknown_ids(tmp_path, image_dir, capsys)
         search_gallery(tmp_path / "ix", tmp_path / "q4.npz")
     with pytest.raises(DataError, match="querying with images needs a model"):
         search_gallery(tmp_path / "ix", files[0])
+
+
+def test_exact_search_over_gallery_blocks_matches_one_block(monkeypatch):
+    import reidkit.deploy.index as index_module
+
+    gal, queries = _clusters(1000, 16, 3), _clusters(40, 16, 4).feats
+    gal.feats[10] = gal.feats[500]  # an exact tie across blocks: the lower index must come first
+    queries[0] = gal.feats[10]
+    whole = GalleryIndex(16, "exact")
+    whole.add(gal)
+    d1, i1 = whole.search(queries, 7)
+    monkeypatch.setattr(index_module, "_GALLERY_BLOCK", 96)
+    monkeypatch.setattr(index_module, "_BLOCK", 96 * 5)
+    d2, i2 = whole.search(queries, 7)
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_allclose(d1, d2, atol=1e-5)
+    assert list(i2[0, :2]) == [10, 500]

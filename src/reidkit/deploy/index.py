@@ -28,6 +28,7 @@ from reidkit.utils.errors import DataError
 INDEX_KINDS = ("exact", "flat", "ivf", "ivfpq")
 INDEX_FORMAT = 1
 _BLOCK = 1 << 24  # distances per exact-search block (64 MB of float32)
+_GALLERY_BLOCK = 1 << 16  # gallery rows per block; smaller galleries are one block
 
 
 def _faiss() -> Any:
@@ -162,22 +163,38 @@ class GalleryIndex:
         return dist.astype(np.float32), idx.astype(np.int64)
 
     def _exact(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        from reidkit.evaluation.metrics import pairwise_distance
-
+        """Blocked brute force: query chunks x gallery blocks (each gallery block is read once
+        per query chunk, not once per few queries), keeping a running top-k."""
         gallery = torch.from_numpy(self.gallery_features())
-        step = max(1, _BLOCK // max(1, len(self)))
+        g_step = min(len(self), _GALLERY_BLOCK)
+        q_step = max(1, _BLOCK // g_step)
         dists, idxs = [], []
-        for s in range(0, q.shape[0], step):
-            d = pairwise_distance(torch.from_numpy(q[s : s + step]), gallery, self.distance)
-            val, ind = torch.topk(d, k, dim=1, largest=False, sorted=True)
-            val, ind = val.numpy(), ind.numpy()
-            order = np.lexsort((ind, val), axis=1) if val.size else ind  # ties: gallery order
-            dists.append(np.take_along_axis(val, order, 1))
-            idxs.append(np.take_along_axis(ind, order, 1))
+        for s in range(0, q.shape[0], q_step):
+            query = torch.from_numpy(q[s : s + q_step])
+            best_d = best_i = None
+            for g in range(0, len(self), g_step):
+                val, ind = self._block_topk(query, gallery[g : g + g_step], k)
+                ind = ind + g
+                if best_d is not None:
+                    val, ind = np.concatenate([best_d, val], 1), np.concatenate([best_i, ind], 1)
+                order = np.lexsort((ind, val), axis=1)[:, :k]  # ties: gallery order
+                best_d = np.take_along_axis(val, order, 1)
+                best_i = np.take_along_axis(ind, order, 1)
+            dists.append(best_d)
+            idxs.append(best_i)
         dist, idx = np.concatenate(dists), np.concatenate(idxs).astype(np.int64)
         if self.distance == "euclidean":
             dist = np.sqrt(np.maximum(dist, 0))  # pairwise_distance is squared
         return dist.astype(np.float32), idx
+
+    def _block_topk(
+        self, query: torch.Tensor, block: torch.Tensor, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from reidkit.evaluation.metrics import pairwise_distance
+
+        d = pairwise_distance(query, block, self.distance)
+        val, ind = torch.topk(d, min(k, block.shape[0]), dim=1, largest=False, sorted=True)
+        return val.numpy(), ind.numpy()
 
     def gallery_features(self) -> np.ndarray:
         """All gallery embeddings (N, D) of an exact index."""
