@@ -98,3 +98,16 @@ def test_classification_trains_and_reports_top1(tmp_path, capsys, tiny_params, w
     assert main(["runs", str(tmp_path / "w")]) == 0
     out = capsys.readouterr().out
     assert "cls" in out and "top1" in out and "2/2" in out
+
+
+def test_center_loss_centres_have_their_own_optimiser(tiny_market, tmp_path, tiny_params):
+    params = tiny_params(tiny_market, tmp_path / "w", sub_working_dir="c", center_loss_weight=5e-4)
+    trainer = Trainer(validate_config(params))
+    before = trainer.loss.centers.detach().clone()
+    batch = next(iter(trainer.loader))
+    terms = trainer.train_step(batch.images, batch.pids)
+    assert "center" in terms
+    assert not torch.equal(before, trainer.loss.centers.detach())
+    in_main = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert id(trainer.loss.centers) not in in_main
+    trainer.runlog.close()

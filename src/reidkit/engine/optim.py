@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from reidkit.config import Config
+from reidkit.utils.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,7 @@ def _groups(
     return groups
 
 
-def build_optimizer(
-    cfg: Config, model: nn.Module, extra: Iterable[nn.Parameter] = ()
-) -> torch.optim.Optimizer:
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
     """SGD / Adam / AdamW with ``base_lr`` for the backbone and ``fc_lr`` for the head."""
     head_ids = {id(p) for p in model.head_parameters()}
     named = list(model.named_parameters())
@@ -115,12 +114,7 @@ def build_optimizer(
     head = [(n, p) for n, p in named if id(p) in head_ids]
     fc_lr = cfg.lr.fc_lr if cfg.lr.fc_lr is not None else cfg.lr.base_lr
     groups = _groups(backbone, cfg.lr.base_lr, cfg, "backbone") + _groups(head, fc_lr, cfg, "head")
-    extra = [p for p in extra if p.requires_grad]
-    if extra:
-        groups.append({"params": extra, "lr": fc_lr, "weight_decay": 0.0, "name": "loss"})
     if not groups:
-        from reidkit.utils.errors import ConfigError
-
         raise ConfigError("nothing to train: every parameter is frozen (check fine_tune)")
     factories: dict[str, Callable[[], torch.optim.Optimizer]] = {
         "sgd": lambda: torch.optim.SGD(groups, momentum=cfg.momentum, nesterov=cfg.nesterov),

@@ -75,7 +75,8 @@ class Trainer:
         if cfg.compile:
             self.net = torch.compile(self.net)
         self.loss = build_loss(cfg, self.num_classes).to(self.device)
-        self.optimizer = build_optimizer(cfg, self.model, self.loss.parameters())
+        self.optimizer = build_optimizer(cfg, self.model)
+        self.loss_optimizer = self.loss.make_extra_optimizer()  # center-loss centres (BoT)
         self.scheduler = build_scheduler(self.optimizer, cfg, len(self.loader))
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=cfg.amp == "fp16" and self.device.type == "cuda"
@@ -132,6 +133,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "loss": self.loss.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "loss_optimizer": self.loss_optimizer.state_dict() if self.loss_optimizer else {},
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "epoch": s.epoch,
@@ -163,6 +165,8 @@ class Trainer:
             self.model.load_state_dict(ckpt["model"])
             self.loss.load_state_dict(ckpt.get("loss", {}))
             self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.loss_optimizer is not None:
+                self.loss_optimizer.load_state_dict(ckpt["loss_optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
             self.scaler.load_state_dict(ckpt["scaler"])
         except (RuntimeError, ValueError, KeyError) as e:
@@ -203,11 +207,15 @@ class Trainer:
         if check:
             self._check_finite(total)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.loss_optimizer is not None:
+            self.loss_optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.cfg.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.scaler.step(self.optimizer)
+        if self.loss_optimizer is not None:
+            self.scaler.step(self.loss_optimizer)
         self.scaler.update()
         self.scheduler.step()
         self.state.iteration += 1
