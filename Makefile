@@ -22,7 +22,8 @@ demo: $(STAMP)
 	$(PY) -m reidkit export $(DEMO_RUN)/demo_run
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --durations=10
+	# one torch thread per xdist worker: two workers x two OpenMP threads would thrash 2 cores
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks train.py
