@@ -26,8 +26,8 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --durations=10
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks train.py
-	$(VENV)/bin/ruff format --check src tests benchmarks train.py
+	$(VENV)/bin/ruff check --no-cache src tests benchmarks train.py
+	$(VENV)/bin/ruff format --no-cache --check src tests benchmarks train.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks train.py
