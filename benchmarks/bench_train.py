@@ -44,6 +44,7 @@ def make_config(args: argparse.Namespace, data_dir: Path, work: Path, amp: str) 
         "device": args.device,
         "amp": amp,
         "channels_last": args.device == "cuda",
+        "compile": args.compile,
         "progress": False,
     }
 
@@ -117,6 +118,7 @@ def main() -> None:
     p.add_argument("--cache", default="ram", choices=["none", "ram", "device"])
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--amp", default="off,bf16", help="comma list of off,bf16,fp16")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (compile: true)")
     p.add_argument("--quick", action="store_true", help="ResNet-18, 128x64, batch 32, few iters")
     p.add_argument("--data", type=Path, default=None, help="reuse a dataset folder")
     args = p.parse_args()

@@ -25,6 +25,7 @@ for n in ${*:-data train eval infer}; do
     infer)  run bench_infer 150 python3 benchmarks/bench_infer.py --device cuda --skip-search ;;
     large)  run bench_eval_large 300 python3 benchmarks/bench_eval.py --device cuda --large --large-dim 128 ;;
     search) run bench_search 250 python3 benchmarks/bench_infer.py --device cpu --skip-infer ;;
+    compile) run bench_train_compile 420 python3 benchmarks/bench_train.py --device cuda --data "$DATA" --cache device --amp bf16,fp16 --compile --warmup 10 ;;
     pretrain) run pretrain_effect 400 python3 benchmarks/pretrain_effect.py --device cuda --epochs 20 --ids 100 ;;
   esac
 done
