@@ -11,18 +11,24 @@ import torch
 IMG_H, IMG_W = 64, 32
 
 
-def make_model(backbone: str = "resnet18", seed: int = 0, num_classes: int = 5) -> torch.nn.Module:
-    """A deterministic, untrained ReidModel in eval mode (BN statistics made non-trivial)."""
-    from reidkit.models import ReidModel
-
-    torch.manual_seed(seed)
-    model = ReidModel(backbone, num_classes)
+def _with_random_bn_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """Eval-mode ``model`` whose BatchNorm running statistics are non-trivial (so export
+    parity is tested with BN doing real work, not the identity of a fresh layer)."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     return model.eval()
+
+
+def make_model(backbone: str = "resnet18", seed: int = 0, num_classes: int = 5) -> torch.nn.Module:
+    """A deterministic, untrained ReidModel in eval mode (BN statistics made non-trivial)."""
+    from reidkit.models import ReidModel
+
+    torch.manual_seed(seed)
+    model = ReidModel(backbone, num_classes)
+    return _with_random_bn_statistics(model)
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +62,7 @@ def make_small_model(seed: int = 0) -> torch.nn.Module:
 
     torch.manual_seed(seed)
     model = ReidModel(TwoConv(), 5)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
+    return _with_random_bn_statistics(model)
 
 
 @pytest.fixture(scope="module")

@@ -62,17 +62,21 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device, sync_bn: bool) -> tor
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
 
 
-def _worker(cfg_dict: dict[str, Any], resume: str | None) -> dict[str, Any]:
-    """What each launched process runs (module level so it can be pickled)."""
+def run_rank(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train as one rank of a DDP job whose rank / world size are in the environment."""
     from reidkit.engine.trainer import Trainer
 
-    cfg = validate_config(cfg_dict)
     rank, _, world = env_world()
     init_process_group(cfg.device != "cpu" and torch.cuda.is_available())
     try:
         return Trainer(cfg, resume=resume, rank=rank, world=world).fit()
     finally:
         dist.destroy_process_group()
+
+
+def _worker(cfg_dict: dict[str, Any], resume: str | None) -> dict[str, Any]:
+    """What each process started by ``launch_local`` runs (module level: picklable)."""
+    return run_rank(validate_config(cfg_dict), resume)
 
 
 def launch_local(cfg: Config, nproc: int, resume: str | None = None) -> dict[str, Any]:

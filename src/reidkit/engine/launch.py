@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from reidkit.config import Config
-from reidkit.engine.distributed import env_world, init_process_group, launch_local
+from reidkit.engine.distributed import env_world, launch_local, run_rank
 
 
 def launch_training(cfg: Config, resume: str | None = None) -> dict[str, Any]:
@@ -19,10 +19,8 @@ def launch_training(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     """
     from reidkit.engine.trainer import Trainer
 
-    rank, _, world = env_world()
-    if world > 1:
-        init_process_group(cfg.device != "cpu" and torch.cuda.is_available())
-        return Trainer(cfg, resume=resume, rank=rank, world=world).fit()
+    if env_world()[2] > 1:
+        return run_rank(cfg, resume)
     gpus = len(cfg.parallels) if torch.cuda.is_available() and cfg.device != "cpu" else 0
     if gpus > 1:
         return launch_local(cfg, gpus, resume)
