@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
+from reidkit.app import build_run
 from reidkit.config import validate_config
-from reidkit.engine.trainer import Trainer
 from reidkit.utils.logging import setup_logging
 
 
@@ -74,7 +74,7 @@ def bench_one(
 ) -> tuple[float, float]:
     """(ceiling img/s, pipeline img/s) for one precision setting."""
     cfg = validate_config(make_config(args, data_dir, work, amp))
-    trainer = Trainer(cfg)
+    trainer = build_run(cfg).trainer()
     trainer.model.train()
     device = trainer.device
     g = torch.Generator().manual_seed(0)

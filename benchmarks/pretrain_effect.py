@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from reidkit.app import train  # noqa: E402
 from reidkit.config import validate_config  # noqa: E402
 from reidkit.data.synthetic import generate_synthetic  # noqa: E402
-from reidkit.engine.trainer import train  # noqa: E402
 
 
 def run_config(

@@ -2,6 +2,6 @@
 
 import sys
 
-from reidkit.cli import main
+from reidkit.app.cli import main
 
 sys.exit(main())

@@ -16,7 +16,8 @@ from data_test_helpers import jpeg_bytes
 
 from reidkit.config import validate_config
 from reidkit.data import TrainLoader, build_dataset, load_dataset
-from reidkit.data.store import META_KEY, load_store, pack_dataset, unpack_store
+from reidkit.data.pack import pack_dataset, unpack_store
+from reidkit.data.store import META_KEY, load_store
 from reidkit.utils.errors import DataError
 
 
@@ -75,7 +76,7 @@ def test_interrupted_pack_leaves_no_store(tmp_path: Path) -> None:
         (root / split / f"{i % 300 + 1:04d}_c{i % 6 + 1}s1_{i:06d}_01.jpg").write_bytes(data)
     out = tmp_path / "big.lmdb"
     code = (
-        "import sys; from reidkit.data.store import pack_dataset; "
+        "import sys; from reidkit.data.pack import pack_dataset; "
         "pack_dataset(sys.argv[1], sys.argv[2], progress=False, commit_every=10)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(out)])
@@ -117,7 +118,7 @@ def test_unpack_reloads_the_same_dataset(tmp_path: Path) -> None:
 def test_pack_and_info_cli(synth_small: Path, tmp_path: Path, capsys) -> None:
     import argparse
 
-    from reidkit.data.commands import register
+    from reidkit.app.commands.data import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())

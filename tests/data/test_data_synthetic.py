@@ -75,7 +75,7 @@ def test_bad_arguments(tmp_path: Path, kw: dict, match: str) -> None:
 def test_synth_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import argparse
 
-    from reidkit.data.commands import register
+    from reidkit.app.commands.data import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())

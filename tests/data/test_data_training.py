@@ -12,7 +12,7 @@ from reidkit.config import validate_config
 
 @pytest.mark.slow
 def test_training_survives_corrupt_images(synth_small: Path, tmp_path: Path) -> None:
-    from reidkit.engine.trainer import Trainer
+    from reidkit.app.launch import prepare
 
     root = tmp_path / "data"
     shutil.copytree(synth_small, root)
@@ -37,8 +37,8 @@ def test_training_survives_corrupt_images(synth_small: Path, tmp_path: Path) -> 
             "device": "cpu",
         }
     )
-    trainer = Trainer(cfg)
-    assert trainer.loader.skipped == 2 and trainer.dataset.skipped == 1
+    trainer = prepare(cfg)
+    assert trainer.loader.skipped == 2 and trainer.skipped_images == 1
     trainer.fit()
     log = (cfg.run_dir / "train.log").read_text()
     assert "skipped 2 image(s) that cannot be decoded" in log

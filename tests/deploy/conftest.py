@@ -99,8 +99,8 @@ def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_run(run: Path, data: Path, backbone: str = "resnet18", name: str = "best.pth") -> Path:
     """A run folder with a real reidkit checkpoint of an untrained model; returns the file."""
     from reidkit.config import save_config, validate_config
-    from reidkit.engine.checkpoint import save_checkpoint
     from reidkit.models import build_model
+    from reidkit.models.checkpoint import save_checkpoint
 
     cfg = validate_config(
         {

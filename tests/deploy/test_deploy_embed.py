@@ -113,7 +113,7 @@ def test_fp16_export_matches_fp32(small_model, tmp_path):
 def test_embedder_inputs_and_checkpoint(tmp_path, image_dir):
     run = tmp_path / "run"
     make_run(run, image_dir)
-    from reidkit.deploy.run_export import export_run
+    from reidkit.app.export import export_run
 
     onnx_path = export_run(run, num_images=2, verbose=False)
     files = sorted(image_dir.iterdir())[:3]

@@ -127,7 +127,7 @@ def test_corrupt_and_foreign_onnx_files(small_model, tmp_path):
 
 
 def _cli(argv: list[str]) -> int:
-    from reidkit.deploy.commands import register
+    from reidkit.app.commands.deploy import register
 
     parser = argparse.ArgumentParser(prog="reidkit")
     register(parser.add_subparsers(dest="command", required=True))
@@ -144,7 +144,8 @@ def test_export_run_folder_and_checkpoint(tmp_path, image_dir, capsys):
     assert info.backbone == "resnet18" and info.distance == "cosine"
     assert len(info.config_sha256) == 64 and info.embedding_dim == 512
     # a checkpoint path with an explicit output and the last.pth fallback
-    from reidkit.deploy.run_export import export_run, resolve_checkpoint
+    from reidkit.app.export import export_run
+    from reidkit.models.checkpoint import resolve_checkpoint
 
     only_last = tmp_path / "runs" / "r2"
     ckpt = make_run(only_last, image_dir, name="last.pth")
@@ -154,7 +155,7 @@ def test_export_run_folder_and_checkpoint(tmp_path, image_dir, capsys):
 
 
 def test_export_run_missing_or_corrupt_checkpoint(tmp_path):
-    from reidkit.deploy.run_export import export_run
+    from reidkit.app.export import export_run
 
     with pytest.raises(CheckpointError, match="no such run folder") as err:
         export_run(tmp_path / "nope")

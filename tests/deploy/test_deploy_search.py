@@ -187,7 +187,7 @@ def test_index_rejects_wrong_dimension_and_small_training_sets(tmp_path):
 
 
 def _cli(argv: list[str]) -> int:
-    from reidkit.deploy.commands import register
+    from reidkit.app.commands.deploy import register
 
     parser = argparse.ArgumentParser(prog="reidkit")
     register(parser.add_subparsers(dest="command", required=True))
@@ -221,7 +221,7 @@ def test_cli_extract_build_add_query_png(synth, tmp_path, small_model, capsys):
 
 
 def test_extract_from_lmdb_store_split(synth, tmp_path, small_model):
-    from reidkit.data.store import pack_dataset
+    from reidkit.data.pack import pack_dataset
 
     store = tmp_path / "synth.lmdb"
     pack_dataset(synth, store, progress=False)

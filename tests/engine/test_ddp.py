@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reidkit.engine.checkpoint import load_checkpoint
+from reidkit.models.checkpoint import load_checkpoint
 
 HERE = Path(__file__).resolve().parent
 

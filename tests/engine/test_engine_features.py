@@ -10,10 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
+from reidkit.app.launch import prepare
 from reidkit.cli import main
 from reidkit.config import validate_config
-from reidkit.engine.checkpoint import load_checkpoint
-from reidkit.engine.trainer import Trainer, TrainingError
+from reidkit.engine.trainer import TrainingError
+from reidkit.models.checkpoint import load_checkpoint
 
 
 def test_user_evaluator_found_by_name_seed_way(
@@ -54,7 +55,7 @@ def test_broken_evaluator_is_reported_and_last_checkpoint_kept(
 
 def test_nan_loss_stops_with_step_and_checkpoint(tiny_market, tmp_path, tiny_params):
     cfg = validate_config(tiny_params(tiny_market, tmp_path / "w", sub_working_dir="nan"))
-    trainer = Trainer(cfg)
+    trainer = prepare(cfg)
     images = torch.full((8, 3, 64, 32), float("nan"))
     pids = torch.arange(2).repeat_interleave(4)
     with pytest.raises(TrainingError, match=r"loss is nan at epoch 1 iteration 0; no checkpoint"):
@@ -102,7 +103,7 @@ def test_classification_trains_and_reports_top1(tmp_path, capsys, tiny_params, w
 
 def test_center_loss_centres_have_their_own_optimiser(tiny_market, tmp_path, tiny_params):
     params = tiny_params(tiny_market, tmp_path / "w", sub_working_dir="c", center_loss_weight=5e-4)
-    trainer = Trainer(validate_config(params))
+    trainer = prepare(validate_config(params))
     before = trainer.loss.centers.detach().clone()
     batch = next(iter(trainer.loader))
     terms = trainer.train_step(batch.images, batch.pids)

@@ -9,14 +9,10 @@ import torch
 from torch import nn
 
 from reidkit.config import validate_config
-from reidkit.engine.checkpoint import (
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
 from reidkit.engine.optim import build_schedule
 from reidkit.engine.resume import check_resume_compatible, config_differences
+from reidkit.engine.rng import rng_state, set_rng_state
+from reidkit.models.checkpoint import load_checkpoint, save_checkpoint
 from reidkit.utils.errors import CheckpointError
 
 

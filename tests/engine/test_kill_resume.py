@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reidkit.engine.checkpoint import load_checkpoint
+from reidkit.models.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from reidkit.cli import main
-from reidkit.engine.checkpoint import load_checkpoint
+from reidkit.models.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -66,8 +66,8 @@ def test_eval_bad_targets(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
 def run_folder(eval_cfg, tmp_path: Path):
     """A run folder with config.json and best.pth of an (untrained) ResNet-18."""
     from reidkit.config import save_config
-    from reidkit.engine.checkpoint import save_checkpoint
     from reidkit.models import build_model
+    from reidkit.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model(eval_cfg, 4).eval()

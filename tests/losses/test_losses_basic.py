@@ -101,7 +101,7 @@ def test_bad_loss_arguments() -> None:
 def test_reid_loss_weighted_terms_sum_to_total() -> None:
     x, pids = _batch(3)
     logits = torch.randn(len(pids), 5)
-    outputs = {"embedding": x.float(), "logits": logits, "neck": x.float()}
+    outputs = {"feature": x.float(), "logits": logits, "embedding": x.float()}
     loss = ReidLoss(5, ce_weight=0.5, label_smoothing=0.1, triplet_margin=0.3)
     total, terms = loss(outputs, pids)
     assert set(terms) == {"ce", "triplet"}
@@ -113,7 +113,7 @@ def test_reid_loss_weighted_terms_sum_to_total() -> None:
     assert total.item() == pytest.approx(sum(t.item() for t in terms.values()), rel=1e-6)
 
     parts = ReidLoss(5, triplet_margin=None)
-    total_p, terms_p = parts({"embedding": x, "logits": [logits, logits * 2]}, pids)
+    total_p, terms_p = parts({"feature": x, "logits": [logits, logits * 2]}, pids)
     mean_ce = (
         cross_entropy_label_smoothing(logits, pids, 0.1)
         + cross_entropy_label_smoothing(logits * 2, pids, 0.1)
@@ -133,5 +133,5 @@ def test_build_loss_from_config() -> None:
         validate_config({**base, "tri_loss_margin": "soft_margin", "tri_loss_lambda_cls": 0}), 4
     )
     x, pids = _batch()
-    _, terms = tri_only({"embedding": x, "logits": torch.zeros(len(pids), 5)}, pids)
+    _, terms = tri_only({"feature": x, "logits": torch.zeros(len(pids), 5)}, pids)
     assert set(terms) == {"triplet"}

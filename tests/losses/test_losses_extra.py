@@ -16,6 +16,7 @@ from reidkit.losses import (
     pairwise_circle_loss,
     weighted_regularization_triplet,
 )
+from reidkit.models import build_model
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +93,7 @@ def test_center_loss_matches_reference_and_moves_centres() -> None:
     before = center_loss(feats, pids, loss.centers.detach()).item()
     for _ in range(60):
         opt.zero_grad()
-        total, terms = loss({"embedding": feats, "logits": None}, pids)
+        total, terms = loss({"feature": feats, "logits": None}, pids)
         total.backward()
         opt.step()
     assert set(terms) == {"triplet", "center"}
@@ -106,7 +107,7 @@ def test_centre_gradient_does_not_depend_on_weight() -> None:
     for w in (0.0005, 0.5):
         torch.manual_seed(0)
         loss = ReidLoss(5, ce_weight=0.0, triplet_margin=0.3, center_weight=w, feat_dim=6)
-        total, terms = loss({"embedding": x.float()}, pids)
+        total, terms = loss({"feature": x.float()}, pids)
         terms["center"].backward()
         grads.append(loss.centers.grad.clone())
     assert torch.allclose(grads[0], grads[1], rtol=1e-4)
@@ -124,11 +125,12 @@ def test_reid_loss_every_term_and_build_from_config() -> None:
             "circle_loss_weight": 0.5,
         }
     )
-    loss = build_loss(cfg, num_classes=5)
+    feat_dim = build_model(cfg, 5).feature_dim
+    loss = build_loss(cfg, num_classes=5, feat_dim=feat_dim)
     assert loss.centers.shape == (5, 128)  # osnet_x0_25's pre-neck feature size
     x, pids = _batch(5)
     feats = torch.randn(len(pids), 128)
-    total, terms = loss({"embedding": feats, "logits": torch.randn(len(pids), 5)}, pids)
+    total, terms = loss({"feature": feats, "logits": torch.randn(len(pids), 5)}, pids)
     assert set(terms) == {"ce", "triplet", "center", "circle"}
     assert total.item() == pytest.approx(sum(t.item() for t in terms.values()), rel=1e-6)
     want_tri = weighted_regularization_triplet(feats, pids, "soft_margin", "cosine")
@@ -140,5 +142,5 @@ def test_reid_loss_every_term_and_build_from_config() -> None:
 def test_circle_only_is_a_valid_config() -> None:
     cfg = validate_config({"batches_dir": "x", "tri_loss_lambda_cls": 0, "circle_loss_weight": 1})
     x, pids = _batch()
-    _, terms = build_loss(cfg, 5)({"embedding": x}, pids)
+    _, terms = build_loss(cfg, 5, feat_dim=4)({"feature": x}, pids)
     assert set(terms) == {"circle"}

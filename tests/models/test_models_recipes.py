@@ -52,8 +52,8 @@ def test_recipes_follow_their_papers() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_trains_on_synthetic_data(name: str, tmp_path: Path) -> None:
+    from reidkit.app import train
     from reidkit.data.synthetic import generate_synthetic
-    from reidkit.engine.trainer import train
 
     data = tmp_path / "synth"
     generate_synthetic(

@@ -26,10 +26,10 @@ def test_resnet50_bot_forward_backward() -> None:
     model = ReidModel("resnet50", num_classes=5, last_stride=1)
     labels = torch.tensor([0, 1, 2, 3])
     out = model(_images(), labels)
-    assert set(out) == {"embedding", "logits", "neck"}
-    assert out["embedding"].shape == (4, 2048) and out["neck"].shape == (4, 2048)
+    assert set(out) == {"feature", "logits", "embedding"}
+    assert out["feature"].shape == (4, 2048) and out["embedding"].shape == (4, 2048)
     assert out["logits"].shape == (4, 5)
-    out["logits"].logsumexp(1).mean().add(out["embedding"].pow(2).mean()).backward()
+    out["logits"].logsumexp(1).mean().add(out["feature"].pow(2).mean()).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     model.eval()

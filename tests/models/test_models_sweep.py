@@ -17,12 +17,12 @@ HEAVY |= {"vit_b_16", "vit_b_16_cls"}
 def _check(model: ReidModel, images: torch.Tensor, labels: torch.Tensor, n_logits: int) -> None:
     out = model(images, labels)
     b = images.shape[0]
-    assert out["embedding"].shape == (b, model.feature_dim)
-    assert out["neck"].shape == (b, model.embedding_dim)
+    assert out["feature"].shape == (b, model.feature_dim)
+    assert out["embedding"].shape == (b, model.embedding_dim)
     logits = out["logits"] if isinstance(out["logits"], list) else [out["logits"]]
     assert len(logits) == n_logits
     assert all(x.shape == (b, model.num_classes) and torch.isfinite(x).all() for x in logits)
-    loss = sum(x.logsumexp(1).mean() for x in logits) + out["embedding"].pow(2).mean()
+    loss = sum(x.logsumexp(1).mean() for x in logits) + out["feature"].pow(2).mean()
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)

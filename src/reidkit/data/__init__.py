@@ -6,49 +6,36 @@ imported lazily, so listing or packing a dataset does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from reidkit.utils.lazy import lazy_exports
 
 _EXPORTS = {
-    "BatchAugment": "augment",
-    "normalize_uint8": "augment",
-    "build_dataset": "build",
-    "detect_layout": "build",
-    "load_dataset": "build",
-    "decode_records": "decode",
-    "decode_resized": "decode",
-    "load_market": "layouts.market",
-    "parse_market_name": "layouts.market",
-    "Batch": "loaders",
-    "TestLoader": "loaders",
-    "TrainLoader": "loaders",
-    "build_test_loader": "loaders",
-    "build_train_loader": "loaders",
-    "ImageSource": "records",
-    "Record": "records",
-    "ReidDataset": "records",
-    "relabel": "records",
-    "PKSampler": "samplers",
-    "RandomBatchSampler": "samplers",
-    "FolderSource": "sources",
-    "LmdbSource": "store",
-    "load_store": "store",
-    "pack_dataset": "store",
-    "unpack_store": "store",
-    "generate_synthetic": "synthetic",
+    "BatchAugment": ".augment",
+    "normalize_uint8": ".augment",
+    "build_dataset": ".build",
+    "detect_layout": ".build",
+    "load_dataset": ".build",
+    "decode_records": ".decode",
+    "decode_resized": ".decode",
+    "load_market": ".layouts.market",
+    "parse_market_name": ".layouts.market",
+    "Batch": ".loaders",
+    "TestLoader": ".loaders",
+    "TrainLoader": ".loaders",
+    "build_test_loader": ".loaders",
+    "build_train_loader": ".loaders",
+    "ImageSource": ".records",
+    "Record": ".records",
+    "ReidDataset": ".records",
+    "relabel": ".records",
+    "PKSampler": ".samplers",
+    "RandomBatchSampler": ".samplers",
+    "FolderSource": ".sources",
+    "LmdbSource": ".store",
+    "load_store": ".store",
+    "pack_dataset": ".pack",
+    "unpack_store": ".pack",
+    "generate_synthetic": ".synthetic",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reidkit.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"reidkit.data.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,20 +9,17 @@ into one ``(N, 3, H, W)`` tensor, in worker processes when there are many images
 from __future__ import annotations
 
 import contextlib
-import io
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
+from reidkit.data.images import check_size, decode_rgb, image_size
 from reidkit.data.records import ImageSource, Record
 from reidkit.utils.errors import DataError
 from reidkit.utils.logging import get_logger
@@ -31,31 +28,27 @@ PARALLEL_MIN_IMAGES = 512  # below this, decoding in-process beats starting work
 
 
 def decode_resized(data: bytes, height: int, width: int, name: str = "image") -> torch.Tensor:
-    """uint8 ``(3, height, width)`` RGB tensor of encoded ``data``; ``DataError`` if unusable."""
+    """uint8 ``(3, height, width)`` RGB tensor of encoded ``data``; ``DataError`` if unusable.
+
+    The size is checked from the header first (``images.MAX_PIXELS``); torchvision decodes
+    8-bit JPEG / PNG, everything else goes through the package's one decoder.
+    """
     if not data:
         raise DataError(f"{name}: empty file (0 bytes)")
+    w, h = image_size(data, name)
+    check_size(w, h, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
             img = decode_image(raw, ImageReadMode.RGB)
-    except (RuntimeError, ValueError) as e:
-        img = _decode_with_pil(data, name, e)
+    except (RuntimeError, ValueError):
+        img = None
+    if img is None or img.dtype != torch.uint8:  # other formats, 16-bit PNG ...
+        img = torch.from_numpy(decode_rgb(data, name)).permute(2, 0, 1)
     if img.shape[-2:] != (height, width):
         img = TF.resize(img, [height, width], antialias=True)
     return img.contiguous()
-
-
-def _decode_with_pil(data: bytes, name: str, first_error: Exception) -> torch.Tensor:
-    """Fallback for formats torchvision cannot decode (BMP, ...); DataError if PIL fails too."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            arr = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError):
-        msg = str(first_error).strip().splitlines()[0] if str(first_error).strip() else ""
-        msg = re.sub(r"^.*\.cpp:\d+, ", "", msg) or type(first_error).__name__
-        raise DataError(f"{name}: cannot decode image ({msg})") from None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
 
 class _DecodeSet(Dataset):

@@ -9,6 +9,7 @@ from typing import Any
 
 from PIL import Image
 
+from reidkit.data.build import load_dataset
 from reidkit.data.records import ReidDataset
 
 
@@ -65,8 +66,6 @@ def _problems(ds: ReidDataset, stats: dict[str, dict[str, Any]]) -> list[str]:
 
 def dataset_info(root: str | Path, layout: str = "auto", sample: int = 200) -> dict[str, Any]:
     """Identities / images / cameras per split, image sizes (``sample`` per split), problems."""
-    from reidkit.data.build import load_dataset
-
     ds = load_dataset(root, layout)
     stats = {s: split_stats(ds, s) for s in ds.splits}
     sizes: Counter = Counter()

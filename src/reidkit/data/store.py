@@ -1,12 +1,10 @@
 """Packed datasets: every encoded image plus all metadata in ONE LMDB file.
 
-``pack_dataset(root, "data.lmdb")`` stores the images' bytes as they are on disk (key = the
-record path) and a JSON metadata entry (name, layout, splits with pids / camids, class names,
-skipped counts). It writes ``data.lmdb.partial`` and renames it only after a completion
-marker is committed and synced, so an interrupted pack never loads as a complete store.
-``LmdbSource`` opens the file lazily, read-only and without locks, once per process, so
-DataLoader workers read it without reopening costs. ``unpack_store`` writes the images
-back as files, plus a ``reidkit_dataset.json`` manifest that reloads the exact dataset.
+A store holds the images' bytes as they are on disk (key = the record path) and a JSON metadata
+entry (name, layout, splits with pids / camids, class names, skipped counts), then a completion
+marker committed last (``reidkit.data.pack`` writes stores and unpacks them). ``LmdbSource``
+opens the file lazily, read-only and without locks, once per process, so DataLoader workers
+read it without reopening costs.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from typing import Any
 import lmdb
 
 from reidkit.data.records import Record, ReidDataset
+from reidkit.data.sources import FolderSource
 from reidkit.utils.errors import DataError
 
 META_KEY = b"__reidkit_meta__"
@@ -161,88 +160,8 @@ def load_store(path: str | Path) -> ReidDataset:
     return dataset_from_meta(source.get_meta(), source, str(path))
 
 
-def _unique_records(ds: ReidDataset) -> list[str]:
-    seen: dict[str, None] = {}
-    for recs in ds.splits.values():
-        for r in recs:
-            seen.setdefault(r.path, None)
-    return list(seen)
-
-
-def pack_dataset(
-    root: str | Path,
-    out: str | Path,
-    layout: str = "auto",
-    progress: bool = True,
-    commit_every: int = 2000,
-) -> dict[str, Any]:
-    """Pack the dataset at ``root`` into the single LMDB file ``out`` (atomic)."""
-    from tqdm import tqdm
-
-    from reidkit.data.build import detect_layout, load_dataset
-
-    out = Path(out)
-    ds = load_dataset(root, layout)
-    name = detect_layout(root) if layout == "auto" else layout
-    if name in ("lmdb", "manifest"):  # re-packing: keep the original layout's name
-        name = ds.name
-    keys = _unique_records(ds)
-    base = Path(ds.source.root)
-    total = base.stat().st_size if base.is_file() else sum(os.path.getsize(base / k) for k in keys)
-    partial = Path(f"{out}.partial")
-    partial.unlink(missing_ok=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    env = lmdb.open(str(partial), subdir=False, lock=False, map_size=int(total * 1.5) + (64 << 20))
-    try:
-        txn = env.begin(write=True)
-        for n, key in enumerate(
-            tqdm(keys, desc=f"packing {len(keys)} images", disable=not progress, leave=False)
-        ):
-            txn.put(key.encode("utf-8"), ds.source.read(key))
-            if (n + 1) % commit_every == 0:
-                txn.commit()
-                txn = env.begin(write=True)
-        txn.put(META_KEY, json.dumps(dataset_meta(ds, name)).encode("utf-8"))
-        txn.commit()
-        with env.begin(write=True) as txn:
-            txn.put(DONE_KEY, str(len(keys)).encode())
-        env.sync(True)
-    finally:
-        env.close()
-    os.replace(partial, out)
-    return {
-        "store": str(out),
-        "layout": name,
-        "images": len(keys),
-        "bytes": out.stat().st_size,
-        "train": len(ds.train),
-        "query": len(ds.query),
-        "gallery": len(ds.gallery),
-    }
-
-
-def unpack_store(store: str | Path, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Write the images of a store back to ``out_dir`` plus the dataset manifest."""
-    from tqdm import tqdm
-
-    ds = load_store(store)
-    out_dir = Path(out_dir)
-    keys = _unique_records(ds)
-    for key in tqdm(keys, desc=f"unpacking {len(keys)} images", disable=not progress, leave=False):
-        target = out_dir / key
-        if ".." in Path(key).parts or Path(key).is_absolute():
-            raise DataError(f"{store}: unsafe key {key!r} (outside the output folder)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(ds.source.read(key))
-    meta = dataset_meta(ds, ds.name)
-    (out_dir / MANIFEST).write_text(json.dumps(meta), encoding="utf-8")
-    return {"folder": str(out_dir), "images": len(keys)}
-
-
 def load_manifest(root: str | Path) -> ReidDataset:
     """A dataset folder described by a ``reidkit_dataset.json`` manifest (from unpack)."""
-    from reidkit.data.sources import FolderSource
-
     root = Path(root)
     path = root / MANIFEST
     try:

@@ -5,15 +5,13 @@ Names are imported lazily so ``import reidkit.deploy`` does not load torch or on
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from reidkit.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "ExportReport": "reidkit.deploy.export",
     "export_onnx": "reidkit.deploy.export",
     "check_parity": "reidkit.deploy.export",
-    "export_run": "reidkit.deploy.run_export",
-    "resolve_checkpoint": "reidkit.deploy.run_export",
+    "resolve_checkpoint": "reidkit.models.checkpoint",
     "OnnxModelInfo": "reidkit.deploy.onnx_meta",
     "read_onnx_info": "reidkit.deploy.onnx_meta",
     "Embedder": "reidkit.deploy.embedder",
@@ -28,10 +26,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reidkit.deploy' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidkit.deploy.onnx_meta import read_onnx_info
 from reidkit.deploy.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -26,6 +27,8 @@ from reidkit.deploy.preprocess import (
     load_image,
     preprocess_images,
 )
+from reidkit.deploy.runtime import create_session
+from reidkit.models.checkpoint import resolve_checkpoint, restore
 from reidkit.utils.errors import DataError, ExportError
 
 Images = Union[ImageLike, Sequence[ImageLike]]
@@ -83,9 +86,6 @@ class Embedder:
         ``threads`` sets ``intra_op_num_threads``. ``ExportError`` for a corrupt file or one
         without reidkit metadata.
         """
-        from reidkit.deploy.onnx_meta import read_onnx_info
-        from reidkit.deploy.runtime import create_session
-
         info = read_onnx_info(path)
         session = create_session(path, providers, threads)
         in_name, out_name = session.get_inputs()[0].name, session.get_outputs()[0].name
@@ -159,11 +159,8 @@ class Embedder:
         l2norm: bool = False,
     ) -> Embedder:
         """A PyTorch embedder for a reidkit checkpoint (or run folder: its best.pth)."""
-        from reidkit.deploy.run_export import resolve_checkpoint
-        from reidkit.engine.checkpoint import load_model_from_checkpoint
-
         ckpt = resolve_checkpoint(path)
-        model, cfg = load_model_from_checkpoint(ckpt, device)
+        model, cfg = restore(ckpt, device=device)
         emb = cls.from_model(
             model,
             cfg.img_h,

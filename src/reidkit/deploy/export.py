@@ -34,7 +34,7 @@ import onnx
 import torch
 from torch import nn
 
-from reidkit.deploy.onnx_meta import DISTANCES, OnnxModelInfo, config_hash, load_onnx, set_metadata
+from reidkit.deploy.onnx_meta import OnnxModelInfo, config_hash, load_onnx, set_metadata
 from reidkit.deploy.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -43,10 +43,11 @@ from reidkit.deploy.preprocess import (
     list_images,
     load_image,
 )
+from reidkit.deploy.runtime import create_session
+from reidkit.utils.choices import DISTANCES, EXPORTERS
 from reidkit.utils.errors import ExportError, ReidkitError
 from reidkit.utils.files import atomic_path
 
-EXPORTERS = ("auto", "torchscript", "dynamo")
 # Parity tolerances: max abs is relative to the reference's largest magnitude when above 1.
 TOLERANCES = {"fp32": (1e-4, 0.9999), "fp16": (1e-2, 0.999)}
 
@@ -309,8 +310,6 @@ def check_parity(
     tolerance (max abs 1e-4 x max(1, largest reference magnitude) and cosine >= 0.9999 for
     fp32; 1e-2 and 0.999 for fp16).
     """
-    from reidkit.deploy.runtime import create_session
-
     info = model_info_or_default(onnx_path, img_h, img_w)
     session = create_session(onnx_path)
     model.eval()

@@ -25,6 +25,10 @@ from typing import Any, Union
 
 import numpy as np
 
+from reidkit import __version__
+from reidkit.data.images import decode_rgb
+from reidkit.data.layouts.market import parse_market_name
+from reidkit.data.store import load_store
 from reidkit.deploy.embedder import Embedder
 from reidkit.deploy.features_io import Features, load_features, save_features
 from reidkit.deploy.preprocess import IMAGE_SUFFIXES, list_images, load_image
@@ -84,9 +88,6 @@ def open_inputs(source: Union[str, Path]) -> ImageList:
 
 def _open_lmdb(path: Path, split: str | None) -> ImageList:
     """Images of a packed store (``reidkit data pack``): all of them, or one split's."""
-    import io
-
-    from reidkit.data.store import load_store
 
     dataset = load_store(path)
     if split is not None and split not in dataset.splits:
@@ -97,22 +98,14 @@ def _open_lmdb(path: Path, split: str | None) -> ImageList:
         raise DataError(f"{path}{':' + split if split else ''}: the store holds no images")
 
     def read(key: str) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(io.BytesIO(dataset.source.read(key))) as img:
-                arr = np.asarray(img.convert("RGB"))
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise DataError(f"{path}[{key}]: not a readable image ({type(e).__name__})") from None
-        return load_image(arr, name=f"{path}[{key}]")
+        name = f"{path}[{key}]"
+        return load_image(decode_rgb(dataset.source.read(key), name), name=name)
 
     return ImageList(keys, read, f"{path}:{split}" if split else str(path))
 
 
 def identities(keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """``(pids, camids)`` parsed from Market-style file names, or ``None`` if any fails."""
-    from reidkit.data.layouts.market import parse_market_name
-
     parsed = [parse_market_name(Path(k.replace("\\", "/")).name) for k in keys]
     if not parsed or any(p is None for p in parsed):
         return None
@@ -279,7 +272,6 @@ def _merge(
     feats = [load_features(parts / f"shard_{i:06d}.npz").feats for i, _ in shards]
     keys = [k for _, ks in shards for k in ks]
     ids = identities(keys)
-    from reidkit import __version__
 
     meta = {
         "model": embedder.name,

@@ -22,10 +22,12 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from reidkit import __version__
 from reidkit.deploy.features_io import Features
+from reidkit.evaluation.metrics import pairwise_distance
+from reidkit.utils.choices import INDEX_KINDS
 from reidkit.utils.errors import DataError
 
-INDEX_KINDS = ("exact", "flat", "ivf", "ivfpq")
 INDEX_FORMAT = 1
 _BLOCK = 1 << 24  # distances per exact-search block (64 MB of float32)
 _GALLERY_BLOCK = 1 << 16  # gallery rows per block; smaller galleries are one block
@@ -190,8 +192,6 @@ class GalleryIndex:
     def _block_topk(
         self, query: torch.Tensor, block: torch.Tensor, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        from reidkit.evaluation.metrics import pairwise_distance
-
         d = pairwise_distance(query, block, self.distance)
         val, ind = torch.topk(d, min(k, block.shape[0]), dim=1, largest=False, sorted=True)
         return val.numpy(), ind.numpy()
@@ -215,8 +215,6 @@ class GalleryIndex:
     # ------------------------------------------------------------------ persistence
     def describe(self) -> dict[str, Any]:
         """The ``index.json`` content."""
-        from reidkit import __version__
-
         return {
             "format": INDEX_FORMAT,
             "kind": self.kind,

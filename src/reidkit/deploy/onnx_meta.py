@@ -32,11 +32,12 @@ from typing import Any
 import onnx
 from google.protobuf.message import DecodeError
 
-from reidkit.deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD, INPUT_FORMATS
+from reidkit import __version__
+from reidkit.deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from reidkit.utils.choices import DISTANCES, INPUT_FORMATS
 from reidkit.utils.errors import ExportError
 
 METADATA_FORMAT = "1"
-DISTANCES = ("euclidean", "cosine")
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,6 @@ class OnnxModelInfo:
 
 
 def _version() -> str:
-    from reidkit import __version__
-
     return __version__
 
 

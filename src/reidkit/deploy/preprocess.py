@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidkit.data.images import read_rgb, to_rgb_array
+from reidkit.utils.choices import INPUT_FORMATS
 from reidkit.utils.errors import DataError, ExportError
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -29,7 +31,6 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 # The input formats an exported graph can take. ``float-nchw`` expects already-normalised
 # images of exactly (img_h, img_w); the uint8 formats take raw crops of any size.
-INPUT_FORMATS = ("float-nchw", "uint8-nhwc", "uint8-nchw")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MIN_SIDE = 8  # smaller crops carry no identity information; refuse them
 
@@ -55,7 +56,7 @@ def load_image(image: ImageLike, min_side: int = MIN_SIDE, name: str = "image") 
     elif isinstance(image, np.ndarray):
         arr = image
     elif hasattr(image, "convert") and hasattr(image, "size"):
-        arr = np.asarray(image.convert("RGB"))
+        arr = to_rgb_array(image)
     else:
         raise DataError(
             f"cannot embed a {type(image).__name__}: pass a PIL image, an HWC uint8 numpy "
@@ -78,15 +79,9 @@ def load_image(image: ImageLike, min_side: int = MIN_SIDE, name: str = "image") 
 
 
 def _read_file(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise DataError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable image ({type(e).__name__})") from None
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not an image file")
+    return read_rgb(path)
 
 
 def normalize_resize(

@@ -11,9 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
+from reidkit.deploy.embedder import Embedder
+from reidkit.deploy.extract import identities
 from reidkit.deploy.features_io import Features, load_features
 from reidkit.deploy.index import GalleryIndex
+from reidkit.deploy.visual import RankedRow, ranked_list_png, thumbnail_source
+from reidkit.evaluation.report import RankedQuery, render_ranked_lists
 from reidkit.utils.errors import DataError
+from reidkit.utils.files import atomic_path
 
 MAX_PNG_ROWS = 20
 
@@ -80,9 +85,6 @@ def _queries(
             "querying with images needs a model (--model model.onnx or a checkpoint); "
             "or pass a features .npz"
         )
-    from reidkit.deploy.embedder import Embedder
-    from reidkit.deploy.extract import identities
-
     if str(model).lower().endswith(".onnx"):
         embedder = Embedder.from_onnx(model, "cuda" if device == "cuda" else None, threads)
     else:
@@ -147,15 +149,10 @@ def format_results(results: Sequence[QueryResult], distance: str) -> str:
 def _draw(results: Sequence[QueryResult], png: Union[str, Path]) -> Path:
     """The ranked-list picture: the evaluation report's renderer when every identity is known
     (green / red frames), else our own with grey frames and distances."""
-    from reidkit.deploy.visual import RankedRow, ranked_list_png, thumbnail_source
-
     shown = list(results[:MAX_PNG_ROWS])
     if not all(m is not None for r in shown for m in r.matches):
         rows = [RankedRow(r.query, r.paths, r.distances, r.matches) for r in shown]
         return ranked_list_png(rows, png)
-    from reidkit.evaluation.report import RankedQuery, render_ranked_lists
-    from reidkit.utils.files import atomic_path
-
     gallery_paths = {i: p for r in shown for i, p in zip(r.indices, r.paths, strict=True)}
     rows = [
         RankedQuery(

@@ -15,6 +15,7 @@ from typing import Union
 
 import numpy as np
 
+from reidkit.deploy.preprocess import load_image
 from reidkit.utils.errors import DataError
 from reidkit.utils.files import atomic_path
 
@@ -35,8 +36,6 @@ class RankedRow:
 def thumbnail_source(image: Union[str, np.ndarray]):  # noqa: ANN201  (a PIL image)
     """The image as PIL, or a grey tile when the file is gone (galleries outlive folders)."""
     from PIL import Image
-
-    from reidkit.deploy.preprocess import load_image
 
     try:
         arr = load_image(image, min_side=1)

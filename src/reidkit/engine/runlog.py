@@ -20,9 +20,18 @@ class RunLog:
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
         self.run_dir = run_dir
         self.enabled = enabled
-        self.writer: SummaryWriter | None = SummaryWriter(str(run_dir)) if enabled else None
+        self._writer: SummaryWriter | None = None
+        self._closed = False
         self.metrics_path = run_dir / "metrics.jsonl"
         self.log = get_logger()
+
+    @property
+    def writer(self) -> SummaryWriter | None:
+        """The TensorBoard writer, created on first use (nothing is written to the run folder
+        before training starts); ``None`` on other ranks and after ``close``."""
+        if self._writer is None and self.enabled and not self._closed:
+            self._writer = SummaryWriter(str(self.run_dir))
+        return self._writer
 
     def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
         """Log ``prefix/key`` scalars at ``step``."""
@@ -37,8 +46,8 @@ class RunLog:
             return
         with open(self.metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
-        if self.writer is not None:
-            self.writer.flush()
+        if self._writer is not None:
+            self._writer.flush()
 
     def epoch(
         self,
@@ -78,9 +87,10 @@ class RunLog:
 
     def close(self) -> None:
         """Flush and close the TensorBoard writer."""
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._closed = True
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

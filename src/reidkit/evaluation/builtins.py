@@ -12,16 +12,22 @@ from typing import Any
 import torch
 from torch import nn
 
+from reidkit.data import build_test_loader
 from reidkit.evaluation.features import embed_batch, extract_features
 from reidkit.evaluation.metrics import evaluate_reid
+from reidkit.evaluation.report import (
+    image_to_tensor,
+    pick_queries,
+    rank_queries,
+    record_reader,
+    render_ranked_lists,
+)
 from reidkit.evaluation.rerank import KReciprocalDistance
 from reidkit.evaluation.rerank import query_expansion as query_expansion_fn
 from reidkit.utils.errors import DataError
 
 
 def _test_loader(config: Any, records: Any, dataset: Any, device: torch.device) -> Any:
-    from reidkit.data import build_test_loader
-
     return build_test_loader(config, records, dataset.source, device)
 
 
@@ -81,14 +87,6 @@ def log_ranked_lists(
     topk: int = 8,
 ) -> None:
     """Add the ranked lists of a few queries to TensorBoard as ``eval/ranked_lists``."""
-    from reidkit.evaluation.report import (
-        image_to_tensor,
-        pick_queries,
-        rank_queries,
-        record_reader,
-        render_ranked_lists,
-    )
-
     rows = rank_queries(
         qf, gf, *ids, pick_queries(len(qf), num_queries), topk=topk, distance=ev.distance
     )

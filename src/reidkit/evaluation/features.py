@@ -46,7 +46,7 @@ def embed_batch(
         for v in views:
             out = model(v)
             if isinstance(out, dict):
-                out = out.get("neck", out.get("embedding"))
+                out = out["embedding"]
             out = out.float()
             total = out if total is None else total + out
             count += 1

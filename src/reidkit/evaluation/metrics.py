@@ -39,11 +39,11 @@ from reidkit.evaluation.ranking import (
     single_cpu_thread,
     single_shot_first,
 )
+from reidkit.utils.choices import DISTANCES
 from reidkit.utils.errors import ConfigError, DataError
 
 __all__ = ["check_ranks", "evaluate_reid", "pairwise_distance", "shot_priority"]
 
-DISTANCES = ("euclidean", "cosine")
 PROTOCOLS = ("market", "cuhk03")
 # Elements of one (chunk x gallery) block; bounds memory to a few hundred MB per chunk.
 _BLOCK_ELEMENTS = 1 << 22

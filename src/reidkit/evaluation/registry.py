@@ -25,13 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reidkit.evaluation.builtins import classification_evaluate, market_evaluate
+from reidkit.evaluation.verification import verification_evaluate
 from reidkit.utils.errors import ConfigError, ReidkitError
 
-BUILTIN_METRICS = {
-    "market_evaluate": "mAP",
-    "classification_evaluate": "top1",
-    "verification_evaluate": "accuracy",
+BUILTINS: dict[str, tuple[Callable[..., Any], str]] = {  # name -> (function, default metric)
+    "market_evaluate": (market_evaluate, "mAP"),
+    "classification_evaluate": (classification_evaluate, "top1"),
+    "verification_evaluate": (verification_evaluate, "accuracy"),
 }
+BUILTIN_METRICS = {name: metric for name, (_, metric) in BUILTINS.items()}
 # The seed document spells it this way once; accept it as the same evaluator.
 ALIASES = {"classificaton_evaluate": "classification_evaluate"}
 
@@ -52,12 +55,6 @@ class Evaluator:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
-
-
-def _builtin(name: str) -> Callable[..., Any]:
-    from reidkit.evaluation import builtins, verification
-
-    return getattr(builtins, name, None) or getattr(verification, name)
 
 
 def _candidate_files(name: str, search_dirs: Sequence[str | Path]) -> list[Path]:
@@ -129,7 +126,7 @@ def get_evaluator(name: str, search_dirs: Sequence[str | Path] = ()) -> Evaluato
     name = ALIASES.get(name.strip(), name.strip())
     if name in BUILTIN_METRICS:
         return Evaluator(
-            name, f"reidkit built-in {name}", _builtin(name), BUILTIN_METRICS[name], True
+            name, f"reidkit built-in {name}", BUILTINS[name][0], BUILTIN_METRICS[name], True
         )
     if ":" in name:
         return _load_entry_point(name)

@@ -10,7 +10,6 @@ Drawn with PIL only.
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from reidkit.data.images import decode_rgb
 from reidkit.evaluation.ranking import GalleryDistance, GalleryIndex, market_stats, match_ranks
 from reidkit.utils.errors import DataError
 
@@ -123,9 +123,9 @@ def record_reader(records: Sequence[Any], source: Any) -> Callable[[int], Image.
     def read(i: int) -> Image.Image:
         path = records[i].path
         try:
-            return Image.open(io.BytesIO(source.read(path))).convert("RGB")
-        except OSError as e:
-            raise DataError(f"{path}: cannot be decoded as an image ({e})") from None
+            return Image.fromarray(decode_rgb(source.read(path), path))
+        except (DataError, OSError):  # a picture must not stop training: draw a grey tile
+            return Image.new("RGB", (THUMB_W, THUMB_H), (90, 90, 90))
 
     return read
 

@@ -24,6 +24,10 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from reidkit.data import Record, build_test_loader
+from reidkit.data.sources import FolderSource
+from reidkit.evaluation.features import extract_features
+from reidkit.evaluation.report import image_to_tensor
 from reidkit.utils.errors import DataError
 
 TRUE_LABELS = {"1", "true", "same", "yes", "match"}
@@ -229,11 +233,6 @@ def verification_evaluate(
 ) -> dict[str, float]:
     """Verification metrics of ``model`` on the pairs file of ``config.batches_dir``; the ROC
     curve is saved as ``<run dir>/roc.png`` (and logged to TensorBoard with ``writer``)."""
-    from reidkit.data import Record, build_test_loader
-    from reidkit.data.sources import FolderSource
-    from reidkit.evaluation.features import extract_features
-    from reidkit.evaluation.report import image_to_tensor
-
     pairs, folds = read_pairs(find_pairs_file(config.batches_dir))
     paths = sorted({p for a, b, _ in pairs for p in (a, b)})
     where = {p: i for i, p in enumerate(paths)}

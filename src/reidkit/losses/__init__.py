@@ -1,4 +1,4 @@
-"""Re-identification losses and ``build_loss(cfg, num_classes) -> ReidLoss``."""
+"""Re-identification losses and ``build_loss(cfg, num_classes, feat_dim) -> ReidLoss``."""
 
 from reidkit.losses.functional import (
     batch_hard_triplet,

@@ -7,10 +7,10 @@ from typing import Literal, Union
 import torch
 import torch.nn.functional as F
 
+from reidkit.utils.choices import DISTANCES
 from reidkit.utils.errors import ConfigError
 
 Margin = Union[float, Literal["soft_margin"]]
-DISTANCES = ("euclidean", "cosine")
 
 
 def cross_entropy_label_smoothing(

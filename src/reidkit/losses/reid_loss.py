@@ -2,7 +2,7 @@
 
 Terms (each only when its weight is > 0): ``ce`` (cross-entropy with label smoothing on the
 logits, averaged over parts), ``triplet`` (batch-hard or AGW weighted on the pre-neck
-embedding), ``center`` (center loss) and ``circle`` (pair-wise circle loss).
+feature), ``center`` (center loss) and ``circle`` (pair-wise circle loss).
 
 The center loss has learnable centres. Like BoT, they are meant to be stepped by their own
 SGD optimiser: ``extra_parameters()`` with ``extra_lr`` (``make_extra_optimizer()`` builds it);
@@ -17,7 +17,6 @@ from torch import nn
 
 from reidkit.config import Config
 from reidkit.losses.functional import (
-    DISTANCES,
     Margin,
     batch_hard_triplet,
     center_loss,
@@ -26,6 +25,7 @@ from reidkit.losses.functional import (
     pairwise_circle_loss,
     weighted_regularization_triplet,
 )
+from reidkit.utils.choices import DISTANCES
 from reidkit.utils.errors import ConfigError
 
 TRIPLET_TYPES = ("batch_hard", "weighted")
@@ -69,7 +69,7 @@ class ReidLoss(nn.Module):
                 "tri_loss_lambda_cls: 0 with tri_loss_margin 0 leaves no loss to train"
             )
         if center_weight > 0 and feat_dim <= 0:
-            raise ConfigError("center_loss_weight > 0 needs the embedding size (feat_dim > 0)")
+            raise ConfigError("center_loss_weight > 0 needs the model's feature_dim (feat_dim > 0)")
         self.num_classes = num_classes
         self.ce_weight, self.label_smoothing = ce_weight, label_smoothing
         self.triplet_margin, self.triplet_weight = triplet_margin, triplet_weight
@@ -98,7 +98,7 @@ class ReidLoss(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The total loss and its weighted terms."""
         terms: dict[str, torch.Tensor] = {}
-        embedding = outputs["embedding"]
+        feature = outputs["feature"]
         if self.ce_weight > 0:
             logits = outputs["logits"]
             parts = logits if isinstance(logits, (list, tuple)) else [logits]
@@ -110,37 +110,26 @@ class ReidLoss(nn.Module):
                 if self.triplet_type == "batch_hard"
                 else (weighted_regularization_triplet)
             )
-            tri = fn(embedding, pids, self.triplet_margin, self.triplet_distance)  # type: ignore[arg-type]
+            tri = fn(feature, pids, self.triplet_margin, self.triplet_distance)  # type: ignore[arg-type]
             terms["triplet"] = self.triplet_weight * tri
         if self.centers is not None:
             # value of the centres, gradient of the unweighted loss (BoT's rescaling)
             w = self.center_weight
             centers = self.centers.detach() + (self.centers - self.centers.detach()) / w
-            terms["center"] = w * center_loss(embedding, pids, centers)
+            terms["center"] = w * center_loss(feature, pids, centers)
         if self.circle_weight > 0:
-            circle = pairwise_circle_loss(embedding, pids, self.circle_scale, self.circle_margin)
+            circle = pairwise_circle_loss(feature, pids, self.circle_scale, self.circle_margin)
             terms["circle"] = self.circle_weight * circle
         total = torch.stack(list(terms.values())).sum()
         return total, terms
 
 
-def _feature_dim(cfg: Config, num_classes: int) -> int:
-    """Size of the model's pre-neck embedding, from a weightless (meta device) build."""
-    from reidkit.models import build_model
-
-    bare = cfg.model_copy(update={"imagenet_pretrain": False})
-    with torch.device("meta"):
-        return int(build_model(bare, num_classes).feature_dim)
-
-
-def build_loss(cfg: Config, num_classes: int, feat_dim: int | None = None) -> ReidLoss:
+def build_loss(cfg: Config, num_classes: int, feat_dim: int = 0) -> ReidLoss:
     """Map the loss keys of ``cfg`` to a ``ReidLoss``.
 
-    ``feat_dim`` (the model's ``feature_dim``) sizes the center-loss centres; when omitted it
-    is read from a weightless build of the configured model.
+    ``feat_dim`` is the model's ``feature_dim`` (the width of its ``"feature"`` output); it
+    sizes the center-loss centres and is required when ``center_loss_weight`` > 0.
     """
-    if cfg.center_loss_weight > 0 and feat_dim is None:
-        feat_dim = _feature_dim(cfg, num_classes)
     return ReidLoss(
         num_classes,
         ce_weight=cfg.tri_loss_lambda_cls,
@@ -149,7 +138,7 @@ def build_loss(cfg: Config, num_classes: int, feat_dim: int | None = None) -> Re
         triplet_distance=cfg.tri_loss_distance,
         triplet_type=cfg.tri_loss_type,
         center_weight=cfg.center_loss_weight,
-        feat_dim=feat_dim or 0,
+        feat_dim=feat_dim,
         center_lr=cfg.center_lr,
         circle_weight=cfg.circle_loss_weight,
         circle_scale=cfg.circle_loss_scale,

@@ -1,9 +1,10 @@
 """``ReidModel``: backbone -> pooling -> neck -> classifier, per docs/architecture.md.
 
-Training: ``model(images, labels) -> {"embedding", "logits", "neck"}`` where ``embedding`` is the
-pre-neck feature (for the triplet loss), ``neck`` the post-neck feature and ``logits`` a tensor,
-or a list (one per part / branch) for multi-branch heads. Eval: ``model(images) -> (B, D)``, the
-post-neck feature used for retrieval (branches concatenated).
+Training: ``model(images, labels) -> {"feature", "embedding", "logits"}`` where ``feature`` is
+the pre-neck feature (``feature_dim`` wide; the metric losses use it), ``embedding`` the
+post-neck feature (``embedding_dim`` wide: what eval mode returns) and ``logits`` a tensor, or a
+list (one per part / branch) for multi-branch heads. Eval: ``model(images) -> (B, D)``, the
+post-neck embedding used for retrieval (branches concatenated).
 
 Branches: the global branch (pool -> neck -> classifier) and, with ``num_parts > 0``, the PCB
 part branch (``PartHead``, one classifier per stripe). With parts the global branch is kept only
@@ -93,11 +94,10 @@ class ReidModel(nn.Module):
         if not self.training:
             return neck
         logits = [head(self.dropout(f), labels) for head, f in zip(self.heads(), post, strict=True)]
-        embedding = pre[0] if len(pre) == 1 else torch.cat(pre, 1)
         return {
-            "embedding": embedding,
+            "feature": pre[0] if len(pre) == 1 else torch.cat(pre, 1),
+            "embedding": neck,
             "logits": logits[0] if len(logits) == 1 else logits,
-            "neck": neck,
         }
 
     def heads(self) -> list[nn.Module]:

@@ -19,3 +19,13 @@ class CheckpointError(ReidkitError):
 
 class ExportError(ReidkitError):
     """ONNX export or its parity check failed."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an exception's message (its type name when it has none),
+    cut to ``limit`` characters: how a library error is quoted inside our one-line messages."""
+    for line in str(error).strip().splitlines():
+        if line.strip():
+            text = line.strip()
+            return text if len(text) <= limit else text[: limit - 3] + "..."
+    return type(error).__name__

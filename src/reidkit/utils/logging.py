@@ -1,4 +1,10 @@
-"""Run logging: one logger that writes to the console and to ``run_dir/train.log``."""
+"""Run logging: one logger that writes to the console and to ``run_dir/train.log``.
+
+A run opens its log file only after every check has passed (nothing is written to a run folder
+before that); what is logged while the run is being built is held in memory and written at
+the top of ``train.log`` when it opens (``setup_logging(..., hold=True)`` then
+``open_log_file``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,20 @@ import sys
 from pathlib import Path
 
 LOGGER_NAME = "reidkit"
+FILE_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+
+
+class _HeldRecords(logging.Handler):
+    """Keeps records until a log file is opened (bounded: a build logs a few dozen lines)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.limit = limit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) < self.limit:
+            self.records.append(record)
 
 
 def get_logger() -> logging.Logger:
@@ -14,22 +34,39 @@ def get_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
-def setup_logging(log_file: Path | None = None, console: bool = True) -> logging.Logger:
-    """Send reidkit's log lines to the console and, when given, a plain-text file."""
+def setup_logging(
+    log_file: Path | None = None, console: bool = True, hold: bool = False
+) -> logging.Logger:
+    """Send reidkit's log lines to the console and, when given, a plain-text file.
+
+    ``hold`` keeps the lines in memory until ``open_log_file`` writes them to the run's log.
+    """
     logger = get_logger()
     logger.setLevel(logging.INFO)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     if console:
         stream = logging.StreamHandler(sys.stdout)
         stream.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(stream)
+    if hold:
+        logger.addHandler(_HeldRecords())
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
-        file_handler.setFormatter(fmt)
-        logger.addHandler(file_handler)
+        open_log_file(log_file)
     logger.propagate = False
     return logger
+
+
+def open_log_file(log_file: Path) -> None:
+    """Add ``log_file`` to the logger, first writing the lines held since ``setup_logging``."""
+    logger = get_logger()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    file_handler.setFormatter(FILE_FORMAT)
+    for handler in list(logger.handlers):
+        if isinstance(handler, _HeldRecords):
+            for record in handler.records:
+                file_handler.handle(record)
+            logger.removeHandler(handler)
+    logger.addHandler(file_handler)

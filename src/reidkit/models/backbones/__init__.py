@@ -10,12 +10,12 @@ from reidkit.models.backbones.base import (
     Backbone,
     LoadReport,
     backbone_names,
-    build_backbone,
     get_backbone_spec,
     load_weights_file,
     read_state_dict,
     register_backbone,
 )
+from reidkit.models.backbones.build import build_backbone
 
 __all__ = [
     "Backbone",

@@ -82,18 +82,6 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     )
 
 
-def build_backbone(name: str, last_stride: int = 1, pretrained: Pretrained = False) -> Backbone:
-    """Build a registered backbone (or ``timm:<model>``), optionally with ImageNet weights
-    (``True`` for the published ones, or a file path)."""
-    if last_stride not in (1, 2):
-        raise ConfigError(f"model_params.last_stride = {last_stride!r}: expected 1 or 2")
-    if name.startswith("timm:"):
-        from reidkit.models.backbones.timm_net import build_timm_backbone
-
-        return build_timm_backbone(name, last_stride, pretrained)
-    return get_backbone_spec(name).builder(last_stride, pretrained)
-
-
 def unstride(module: nn.Module) -> int:
     """Set every stride-2 convolution inside ``module`` to stride 1; returns how many."""
     changed = 0

@@ -21,8 +21,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
+from reidkit.config import Config, load_config
+from reidkit.data import build_dataset, build_test_loader
+from reidkit.data.images import decode_rgb
+from reidkit.deploy.embedder import Embedder
+from reidkit.deploy.features_io import load_features
 from reidkit.evaluation.builtins import evaluate_features
+from reidkit.evaluation.features import extract_features
+from reidkit.evaluation.registry import get_evaluator, run_evaluator
+from reidkit.evaluation.report import (
+    pick_queries,
+    rank_queries,
+    record_reader,
+    render_ranked_lists,
+    write_report,
+)
+from reidkit.models.checkpoint import restore, untrusted_config
+from reidkit.utils.devices import pick_device
 from reidkit.utils.errors import ConfigError, DataError
 
 FEATURE_KEYS = ("qf", "gf", "q_pids", "g_pids", "q_camids", "g_camids")
@@ -36,17 +53,9 @@ class FeatureSet:
     dataset: Any = None  # a ReidDataset when the features were computed here
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def load_feature_file(path: Path, gallery: str | Path | None = None) -> FeatureSet:
     """Features from one evaluation .npz, or a query + gallery pair of ``reidkit extract``."""
     if gallery is not None:
-        from reidkit.deploy.features_io import load_features
-
         q, g = load_features(path), load_features(gallery)
         for name, f in ((path, q), (gallery, g)):
             if f.pids is None or f.camids is None:
@@ -72,15 +81,14 @@ def load_feature_file(path: Path, gallery: str | Path | None = None) -> FeatureS
     return FeatureSet({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()})
 
 
-def _config_for(target: Path, config: str | None, overrides: Sequence[str]) -> Any:
-    """The config of a run folder / ONNX model, or the one given with --config."""
-    from reidkit.config import load_config
-
+def _config_for(target: Path, config: str | None, overrides: Sequence[str]) -> Config:
+    """The config given with --config, or the one beside an ONNX model / features file (a file
+    we read: it may not name code, see ``untrusted_config``)."""
     if config:
         return load_config(config, list(overrides))
     folder = target if target.is_dir() else target.parent
     if (folder / "config.json").is_file():
-        return load_config(folder / "config.json", list(overrides))
+        return untrusted_config(load_config(folder / "config.json", list(overrides)))
     raise ConfigError(
         f"{target}: no config.json beside it; pass --config params.json to say which dataset "
         "to evaluate on"
@@ -100,9 +108,6 @@ def _model_features(
     model: torch.nn.Module, cfg: Any, device: torch.device, scales: Sequence[float] = (1.0,)
 ) -> FeatureSet:
     """Embed the configured dataset's query and gallery with a PyTorch model."""
-    from reidkit.data import build_dataset, build_test_loader
-    from reidkit.evaluation.features import extract_features
-
     ds = build_dataset(cfg)
     out: dict[str, torch.Tensor] = {}
     for split, prefix in ((ds.query, "q"), (ds.gallery, "g")):
@@ -114,9 +119,6 @@ def _model_features(
 
 def _onnx_features(path: Path, cfg: Any, device: torch.device) -> FeatureSet:
     """Embed the configured dataset with an exported ONNX model through onnxruntime."""
-    from reidkit.data import build_dataset
-    from reidkit.deploy import Embedder
-
     providers = "cuda" if device.type == "cuda" else "cpu"
     embedder = Embedder.from_onnx(path, providers=providers, batch_size=cfg.data.test_batch_size)
     ds = build_dataset(cfg)
@@ -140,38 +142,11 @@ def _onnx_features(path: Path, cfg: Any, device: torch.device) -> FeatureSet:
 
 def _decode(source: Any, path: str) -> np.ndarray:
     """HWC uint8 RGB array of one dataset image."""
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(source.read(path))) as im:
-            return np.array(im.convert("RGB"))  # writable copy
-    except OSError as e:
-        raise DataError(f"{path}: cannot decode image ({e})") from None
-
-
-def _checkpoint_model(
-    path: Path, config: str | None, overrides: Sequence[str], device: torch.device
-) -> tuple[torch.nn.Module, Any]:
-    """The model of a run folder / checkpoint and the config to evaluate it with."""
-    from reidkit.config import apply_overrides, load_config, validate_config
-    from reidkit.deploy.run_export import resolve_checkpoint
-    from reidkit.engine.checkpoint import load_model_from_checkpoint
-
-    ckpt = resolve_checkpoint(path)
-    model, cfg = load_model_from_checkpoint(ckpt, device)
-    if config:
-        cfg = load_config(config, list(overrides))
-    elif overrides:
-        cfg = validate_config(apply_overrides(cfg.to_dict(), list(overrides)), str(ckpt))
-    return model, cfg
+    return decode_rgb(source.read(path), path)
 
 
 def _placeholder(label: str) -> Any:
     """A grey thumbnail with a label, for reports on features without images."""
-    from PIL import Image, ImageDraw
-
     img = Image.new("RGB", (48, 96), (200, 200, 200))
     ImageDraw.Draw(img).text((4, 40), label, fill=(0, 0, 0))
     return img
@@ -187,14 +162,6 @@ def _write_report(
     html: bool,
 ) -> list[Path]:
     """Ranked lists of ``n`` queries as PNG (+ HTML) under ``out_dir``."""
-    from reidkit.evaluation.report import (
-        pick_queries,
-        rank_queries,
-        record_reader,
-        render_ranked_lists,
-        write_report,
-    )
-
     t = fs.tensors
     rows = rank_queries(
         t["qf"],
@@ -256,7 +223,7 @@ def evaluate_target(
         raise ConfigError(
             f"--scales applies to PyTorch models (a run folder or checkpoint), not {path.name}"
         )
-    dev = _device(device)
+    dev = pick_device(device)
     if path.suffix == ".npz":
         cfg = (
             _with_eval_options(_config_for(path, config, overrides), rerank, None)
@@ -268,7 +235,7 @@ def evaluate_target(
         cfg = _with_eval_options(_config_for(path, config, overrides), rerank, flip)
         fs = _onnx_features(path, cfg, dev)
     else:
-        model, cfg = _checkpoint_model(path, config, overrides, dev)
+        model, cfg = restore(path, config, overrides, dev)
         cfg = _with_eval_options(cfg, rerank, flip)
         kind = cfg.evaluation_params.type or "market_evaluate"
         if kind != "market_evaluate":
@@ -293,9 +260,6 @@ def evaluate_target(
 
 def _run_configured(kind: str, cfg: Any, model: torch.nn.Module, dev: torch.device) -> dict:
     """Run the config's own evaluator (classification, a user file ...) on the model."""
-    from reidkit.data import build_dataset
-    from reidkit.evaluation.registry import get_evaluator, run_evaluator
-
     ev = get_evaluator(kind, cfg.evaluation_params.search_dirs)
     return run_evaluator(ev, cfg, model, dataset=build_dataset(cfg), device=dev)
 

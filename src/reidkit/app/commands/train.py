@@ -1,4 +1,4 @@
-"""CLI verbs of the engine: ``train`` and ``runs``."""
+"""CLI verbs of training: ``train`` and ``runs``."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from reidkit.app.launch import launch_training
     from reidkit.config import load_config
-    from reidkit.engine.launch import launch_training
 
     cfg = load_config(args.config, args.overrides, sub_working_dir=args.sub_working_dir)
     launch_training(cfg, resume=args.resume)

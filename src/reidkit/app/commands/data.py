@@ -31,7 +31,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _pack(args: argparse.Namespace) -> int:
-    from reidkit.data.store import pack_dataset
+    from reidkit.data.pack import pack_dataset
 
     s = pack_dataset(args.root, args.out, args.layout)
     print(
@@ -42,7 +42,7 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _unpack(args: argparse.Namespace) -> int:
-    from reidkit.data.store import unpack_store
+    from reidkit.data.pack import unpack_store
 
     s = unpack_store(args.store, args.out)
     print(f"unpacked {s['images']} images into {s['folder']}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-PREPROCESS_CHOICES = ("float-nchw", "uint8-nhwc", "uint8-nchw")
+from reidkit.utils.choices import DISTANCES, EXPORTERS, INDEX_KINDS, INPUT_FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp16", action="store_true", help="compute in half precision")
     p.add_argument(
         "--preprocess",
-        choices=PREPROCESS_CHOICES,
+        choices=INPUT_FORMATS,
         default="float-nchw",
         help="input format: float-nchw (normalised, default) or raw uint8 crops of any size "
         "(resize + normalise inside the graph)",
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", help="folder of real images for the parity check")
     p.add_argument(
         "--exporter",
-        choices=("auto", "torchscript", "dynamo"),
+        choices=EXPORTERS,
         default="auto",
         help="torch.onnx path (auto: TorchScript, falling back to dynamo)",
     )
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from reidkit.deploy.run_export import export_run
+    from reidkit.app.export import export_run
     from reidkit.utils.logging import setup_logging
 
     setup_logging(None)
@@ -107,8 +107,8 @@ def register_search(sub: argparse._SubParsersAction) -> None:
     b = verbs.add_parser("build", help="new index folder from a gallery features file")
     b.add_argument("features", help="features .npz from `reidkit extract`")
     b.add_argument("--index", required=True, help="index folder to write")
-    b.add_argument("--kind", choices=("exact", "flat", "ivf", "ivfpq"), default="exact")
-    b.add_argument("--distance", choices=("euclidean", "cosine"), help="default: the model's")
+    b.add_argument("--kind", choices=INDEX_KINDS, default="exact")
+    b.add_argument("--distance", choices=DISTANCES, help="default: the model's")
     b.add_argument("--nlist", type=int, default=0, help="IVF lists (default 4*sqrt(N))")
     b.add_argument("--m", type=int, default=0, help="IVF-PQ bytes per vector (default 64..)")
     b.add_argument("--nbits", type=int, default=8, help="IVF-PQ bits per sub-code")

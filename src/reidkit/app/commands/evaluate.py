@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from reidkit.utils.choices import DEVICES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the ``reidkit`` command."""
@@ -44,13 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topk", type=int, default=10, help="gallery images per ranked list")
     p.add_argument("--no-html", action="store_true", help="PNG report only")
     p.add_argument("-o", "--output", help="where to write eval.json")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     p.set_defaults(func=_eval)
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from reidkit.evaluation.target import evaluate_target, format_metrics
+    from reidkit.app.evaluate import evaluate_target, format_metrics
     from reidkit.utils.errors import ConfigError
 
     try:

@@ -5,29 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union
 
-from reidkit.utils.errors import CheckpointError
-from reidkit.utils.logging import get_logger
-
-
-def resolve_checkpoint(target: Union[str, Path]) -> Path:
-    """A run folder -> its ``best.pth`` (else ``last.pth``, with a warning); a file -> itself.
-
-    Raises ``CheckpointError`` naming the path when there is nothing to export.
-    """
-    target = Path(target)
-    if target.is_file():
-        return target
-    if not target.is_dir():
-        raise CheckpointError(f"{target}: no such run folder or checkpoint file")
-    best, last = target / "best.pth", target / "last.pth"
-    if best.is_file():
-        return best
-    if last.is_file():
-        get_logger().warning(f"{target}: no best.pth (no evaluation ran?); exporting last.pth")
-        return last
-    raise CheckpointError(
-        f"{target}: run folder has no best.pth or last.pth; train first or pass a checkpoint"
-    )
+from reidkit.deploy.export import export_onnx
+from reidkit.models.checkpoint import resolve_checkpoint, restore
 
 
 def _default_images(batches_dir: str) -> Path | None:
@@ -58,11 +37,8 @@ def export_run(
     random images plus real ones: ``images_dir`` or, by default, the training config's dataset
     query folder when it exists. ``verbose`` prints the one-line report (max abs difference).
     """
-    from reidkit.deploy.export import export_onnx
-    from reidkit.engine.checkpoint import load_model_from_checkpoint
-
     ckpt = resolve_checkpoint(target)
-    model, cfg = load_model_from_checkpoint(ckpt, "cpu")
+    model, cfg = restore(ckpt)
     if images_dir is None:
         images_dir = _default_images(cfg.batches_dir)
     report = export_onnx(

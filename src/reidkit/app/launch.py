@@ -1,0 +1,114 @@
+"""Training a run: one process, one rank of a torchrun job, or one process per GPU here.
+
+``train(cfg)`` is the public entry point (what ``reidkit train`` and the seed's ``train.py``
+call). Every check runs before the run folder is touched: the config, the evaluator, the data,
+the model and, with ``resume``, that the checkpoint fits; only then are ``config.json`` and
+``train.log`` written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import torch
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+from reidkit.app.build import RunParts, build_run
+from reidkit.config import Config, save_config, validate_config
+from reidkit.engine.optim import lr_table
+from reidkit.engine.trainer import Trainer
+from reidkit.utils.distributed import (
+    destroy_process_group,
+    env_world,
+    init_process_group,
+)
+from reidkit.utils.logging import get_logger, open_log_file, setup_logging
+
+
+def log_start(parts: RunParts) -> None:
+    """The run's opening lines: folder, data, model, iterations and the lr table."""
+    cfg, ds, log = parts.cfg, parts.dataset, get_logger()
+    n_params = sum(p.numel() for p in parts.model.parameters())
+    log.info(f"run folder: {cfg.run_dir}")
+    log.info(
+        f"data: {ds.name}  train {len(ds.train)} images / {ds.num_train_ids} ids  "
+        f"query {len(ds.query)}  gallery {len(ds.gallery)}"
+    )
+    log.info(
+        f"model: {cfg.model_params.backbone} ({n_params / 1e6:.2f}M params) on {parts.device}, "
+        f"{len(parts.loader)} iterations/epoch x {cfg.epoch} epochs"
+    )
+    log.info("optimizer %s\n%s", cfg.optimizer, lr_table(parts.optimizer))
+
+
+def prepare(cfg: Config, resume: str | None = None, rank: int = 0, world: int = 1) -> Trainer:
+    """Build the run, apply ``resume``, then open the run folder (rank 0): ready to ``fit``."""
+    main = rank == 0
+    setup_logging(None, console=main, hold=main)
+    parts = build_run(cfg, rank, world)
+    trainer = parts.trainer()
+    if resume:
+        trainer.resume(resume)
+    elif main and (cfg.run_dir / "last.pth").exists():
+        get_logger().warning(
+            f"{cfg.run_dir} holds an earlier run: starting over (use --resume to continue it)"
+        )
+        parts.runlog.truncate_after(0)
+    if main:
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        open_log_file(cfg.run_dir / "train.log")
+        save_config(cfg, cfg.run_dir / "config.json")
+        log_start(parts)
+    return trainer
+
+
+def train(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train a model as ``cfg`` describes, in this process; returns the run summary."""
+    return prepare(cfg, resume).fit()
+
+
+def run_rank(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train as one rank of a DDP job whose rank / world size are in the environment."""
+    rank, _, world = env_world()
+    init_process_group(cfg.device != "cpu" and torch.cuda.is_available())
+    try:
+        return prepare(cfg, resume, rank, world).fit()
+    finally:
+        destroy_process_group()
+
+
+def _worker(cfg_dict: dict[str, Any], resume: str | None) -> dict[str, Any]:
+    """What each process started by ``launch_local`` runs (module level: picklable)."""
+    return run_rank(validate_config(cfg_dict), resume)
+
+
+def launch_local(cfg: Config, nproc: int, resume: str | None = None) -> dict[str, Any]:
+    """Start ``nproc`` processes on this machine with torch's elastic launcher."""
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"reidkit-{uuid.uuid4().hex[:8]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=1,
+    )
+    results = elastic_launch(config, _worker)(cfg.to_dict(), resume)
+    return results[0]
+
+
+def launch_training(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train as ``cfg`` says.
+
+    - under ``torchrun`` (WORLD_SIZE > 1): this process is one rank of a DDP job;
+    - ``parallels`` naming several visible GPUs: start one process per GPU here;
+    - otherwise: a single process (GPU 0 / the first of ``parallels``, or the CPU).
+    """
+    if env_world()[2] > 1:
+        return run_rank(cfg, resume)
+    gpus = len(cfg.parallels) if torch.cuda.is_available() and cfg.device != "cpu" else 0
+    if gpus > 1:
+        return launch_local(cfg, gpus, resume)
+    return train(cfg, resume)

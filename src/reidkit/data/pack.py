@@ -1,0 +1,93 @@
+"""Writing packed stores (``pack_dataset``) and unpacking them (``unpack_store``).
+
+The format is described in ``reidkit.data.store``: the images' bytes under their record paths,
+a JSON metadata entry, and a completion marker committed last. ``pack_dataset`` writes
+``OUT.partial`` and renames it only when complete, so an interrupted pack never loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import lmdb
+from tqdm import tqdm
+
+from reidkit.data.build import detect_layout, load_dataset
+from reidkit.data.records import ReidDataset
+from reidkit.data.store import DONE_KEY, MANIFEST, META_KEY, dataset_meta, load_store
+from reidkit.utils.errors import DataError
+
+
+def _unique_records(ds: ReidDataset) -> list[str]:
+    seen: dict[str, None] = {}
+    for recs in ds.splits.values():
+        for r in recs:
+            seen.setdefault(r.path, None)
+    return list(seen)
+
+
+def pack_dataset(
+    root: str | Path,
+    out: str | Path,
+    layout: str = "auto",
+    progress: bool = True,
+    commit_every: int = 2000,
+) -> dict[str, Any]:
+    """Pack the dataset at ``root`` into the single LMDB file ``out`` (atomic)."""
+    out = Path(out)
+    ds = load_dataset(root, layout)
+    name = detect_layout(root) if layout == "auto" else layout
+    if name in ("lmdb", "manifest"):  # re-packing: keep the original layout's name
+        name = ds.name
+    keys = _unique_records(ds)
+    base = Path(ds.source.root)
+    total = base.stat().st_size if base.is_file() else sum(os.path.getsize(base / k) for k in keys)
+    partial = Path(f"{out}.partial")
+    partial.unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = lmdb.open(str(partial), subdir=False, lock=False, map_size=int(total * 1.5) + (64 << 20))
+    try:
+        txn = env.begin(write=True)
+        for n, key in enumerate(
+            tqdm(keys, desc=f"packing {len(keys)} images", disable=not progress, leave=False)
+        ):
+            txn.put(key.encode("utf-8"), ds.source.read(key))
+            if (n + 1) % commit_every == 0:
+                txn.commit()
+                txn = env.begin(write=True)
+        txn.put(META_KEY, json.dumps(dataset_meta(ds, name)).encode("utf-8"))
+        txn.commit()
+        with env.begin(write=True) as txn:
+            txn.put(DONE_KEY, str(len(keys)).encode())
+        env.sync(True)
+    finally:
+        env.close()
+    os.replace(partial, out)
+    return {
+        "store": str(out),
+        "layout": name,
+        "images": len(keys),
+        "bytes": out.stat().st_size,
+        "train": len(ds.train),
+        "query": len(ds.query),
+        "gallery": len(ds.gallery),
+    }
+
+
+def unpack_store(store: str | Path, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Write the images of a store back to ``out_dir`` plus the dataset manifest."""
+    ds = load_store(store)
+    out_dir = Path(out_dir)
+    keys = _unique_records(ds)
+    for key in tqdm(keys, desc=f"unpacking {len(keys)} images", disable=not progress, leave=False):
+        target = out_dir / key
+        if ".." in Path(key).parts or Path(key).is_absolute():
+            raise DataError(f"{store}: unsafe key {key!r} (outside the output folder)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(ds.source.read(key))
+    meta = dataset_meta(ds, ds.name)
+    (out_dir / MANIFEST).write_text(json.dumps(meta), encoding="utf-8")
+    return {"folder": str(out_dir), "images": len(keys)}
