@@ -194,6 +194,18 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def _checked_scales(scales: Sequence[float], path: Path) -> tuple[float, ...]:
+    """The test-time scales as floats; ``ConfigError`` for bad ones or a non-PyTorch target."""
+    out = tuple(float(x) for x in scales)
+    if not out or any(x <= 0 for x in out):
+        raise ConfigError(f"--scales {out}: expected positive factors such as 1.0,0.875")
+    if out != (1.0,) and path.suffix in (".npz", ".onnx"):
+        raise ConfigError(
+            f"--scales applies to PyTorch models (a run folder or checkpoint), not {path.name}"
+        )
+    return out
+
+
 def evaluate_target(
     target: str | Path,
     *,
@@ -216,13 +228,7 @@ def evaluate_target(
     path = Path(target)
     if not path.exists():
         raise ConfigError(f"{path}: no such run folder, checkpoint, .onnx or .npz file")
-    scales = tuple(float(x) for x in scales)
-    if not scales or any(x <= 0 for x in scales):
-        raise ConfigError(f"--scales {scales}: expected positive factors such as 1.0,0.875")
-    if scales != (1.0,) and path.suffix in (".npz", ".onnx"):
-        raise ConfigError(
-            f"--scales applies to PyTorch models (a run folder or checkpoint), not {path.name}"
-        )
+    scales = _checked_scales(scales, path)
     dev = pick_device(device)
     if path.suffix == ".npz":
         cfg = (

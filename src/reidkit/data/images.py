@@ -28,6 +28,7 @@ def _why(error: BaseException) -> str:
         return "a decompression bomb"
     return first_line(error)
 
+
 # 40 megapixels: far above any person crop or camera frame we expect, far below a bomb.
 MAX_PIXELS = 40_000_000
 # Everything PIL may raise on a truncated, foreign or hostile file.

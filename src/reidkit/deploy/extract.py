@@ -32,6 +32,13 @@ from reidkit.data.store import load_store
 from reidkit.deploy.embedder import Embedder
 from reidkit.deploy.features_io import Features, load_features, save_features
 from reidkit.deploy.preprocess import IMAGE_SUFFIXES, list_images, load_image
+from reidkit.utils.distributed import (
+    barrier,
+    destroy_process_group,
+    env_world,
+    init_process_group,
+    rank_and_world,
+)
 from reidkit.utils.errors import DataError
 from reidkit.utils.files import atomic_write_text
 
@@ -171,19 +178,16 @@ def _dist_info(rank: int | None, world_size: int | None) -> tuple[int, int, Any]
         if not 0 <= rank < world:
             raise DataError(f"rank = {rank} is not valid for world_size = {world}")
         return rank, world, None
-    import torch.distributed as dist
-
-    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("gloo")  # torchrun: a CPU group is enough for one barrier
+    if rank_and_world()[1] == 1 and env_world()[2] > 1:
+        init_process_group(use_cuda=False)  # torchrun: a CPU group is enough for one barrier
 
         def barrier_and_close() -> None:
-            dist.barrier()
-            dist.destroy_process_group()
+            barrier()
+            destroy_process_group()
 
-        return dist.get_rank(), dist.get_world_size(), barrier_and_close
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), dist.barrier
-    return 0, 1, None
+        return *rank_and_world(), barrier_and_close
+    rank, world = rank_and_world()
+    return rank, world, barrier if world > 1 else None
 
 
 def extract(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,47 +21,15 @@ from reidkit.engine.callbacks import Callback
 from reidkit.engine.resume import check_resume_compatible
 from reidkit.engine.rng import rng_state, set_rng_state
 from reidkit.engine.runlog import RunLog, Timer, summary_rows, summary_table
+from reidkit.engine.state import TrainingError, TrainSettings, TrainState
 from reidkit.models.checkpoint import load_checkpoint, save_checkpoint
 from reidkit.utils.distributed import barrier
 from reidkit.utils.errors import CheckpointError, ReidkitError, first_line
+
+__all__ = ["Evaluate", "Trainer", "TrainingError", "TrainSettings", "TrainState"]
 from reidkit.utils.logging import get_logger
 
 Evaluate = Callable[[nn.Module, int], dict[str, float]]
-
-
-class TrainingError(ReidkitError):
-    """Training cannot go on (a NaN loss, say); the message names the step and checkpoint."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Plain settings of the loop (``build_run`` derives them from the Config)."""
-
-    run_dir: Path
-    epochs: int
-    amp: str = "off"  # off | bf16 | fp16
-    channels_last: bool = False
-    grad_clip: float = 0.0
-    log_every: int = 20
-    checkpoint_every_iters: int = 0
-    eval_period: int = 1
-    metric: str | None = None  # the evaluate() key that decides the best model
-    mode: str = "max"  # max | min
-    progress: bool = True
-    config: dict[str, Any] = field(default_factory=dict)  # stored in checkpoints for restore()
-
-
-@dataclass
-class TrainState:
-    """Progress that survives a resume."""
-
-    epoch: int = 0  # epochs completed
-    iteration: int = 0  # optimiser steps taken
-    best_metric: float | None = None
-    best_epoch: int = 0
-    last_metrics: dict[str, float] = field(default_factory=dict)
-    step_in_epoch: int = 0  # batches of the current epoch already trained (mid-epoch saves)
-    epoch_sums: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:

@@ -27,7 +27,7 @@ from typing import Any
 
 from reidkit.evaluation.builtins import classification_evaluate, market_evaluate
 from reidkit.evaluation.verification import verification_evaluate
-from reidkit.utils.errors import ConfigError, ReidkitError
+from reidkit.utils.errors import ConfigError, ReidkitError, one_line
 
 BUILTINS: dict[str, tuple[Callable[..., Any], str]] = {  # name -> (function, default metric)
     "market_evaluate": (market_evaluate, "mAP"),
@@ -86,7 +86,7 @@ def _load_file(name: str, path: Path) -> Evaluator:
     except Exception as e:
         sys.modules.pop(mod_name, None)
         raise ConfigError(
-            f"evaluator {name!r}: importing {path} failed: {type(e).__name__}: {_one_line(e)}"
+            f"evaluator {name!r}: importing {path} failed: {type(e).__name__}: {one_line(e)}"
         ) from e
     fn = getattr(module, "run_eval", None)
     if not callable(fn):
@@ -107,7 +107,7 @@ def _load_entry_point(name: str) -> Evaluator:
     except Exception as e:
         raise ConfigError(
             f"evaluation_params.type = {name!r}: cannot import {mod_name}: "
-            f"{type(e).__name__}: {_one_line(e)}"
+            f"{type(e).__name__}: {one_line(e)}"
         ) from None
     fn = getattr(module, attr, None)
     if not callable(fn):
@@ -157,11 +157,6 @@ def default_metric(name: str | Evaluator, search_dirs: Sequence[str | Path] = ()
         "no DEFAULT_METRIC; set evaluation_params.metric to the result key that decides "
         "the best model"
     )
-
-
-def _one_line(e: BaseException) -> str:
-    """An exception message squeezed onto one line."""
-    return " ".join(str(e).split()) or "(no message)"
 
 
 def _call_arguments(
@@ -275,7 +270,7 @@ def run_evaluator(
     except Exception as e:
         if ev.builtin:
             raise
-        raise EvaluatorError(f"evaluator {label} raised {type(e).__name__}: {_one_line(e)}") from e
+        raise EvaluatorError(f"evaluator {label} raised {type(e).__name__}: {one_line(e)}") from e
     return _check_result(result, label)
 
 

@@ -29,3 +29,10 @@ def first_line(error: BaseException, limit: int = 200) -> str:
             text = line.strip()
             return text if len(text) <= limit else text[: limit - 3] + "..."
     return type(error).__name__
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """The whole message of an exception squeezed onto one line (white space folded), cut to
+    ``limit`` characters: for errors of user code, where every line may matter."""
+    text = " ".join(str(error).split()) or "(no message)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

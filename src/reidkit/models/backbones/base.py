@@ -17,7 +17,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from reidkit.utils.errors import CheckpointError, ConfigError
+from reidkit.utils.errors import CheckpointError, ConfigError, first_line
 from reidkit.utils.logging import get_logger
 
 Pretrained = Union[bool, str, Path]
@@ -135,7 +135,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise CheckpointError(f"{path}: not a readable weights file ({first[:200]})") from None
     for key in ("model", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -211,7 +211,7 @@ def load_torchvision_weights(net: nn.Module, weights: Any) -> None:
     except (OSError, RuntimeError) as e:  # URLError is an OSError; a bad hash a RuntimeError
         filename = weights.url.rsplit("/", 1)[-1]
         target = Path(torch.hub.get_dir()) / "checkpoints" / filename
-        reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        reason = first_line(e, 120)
         raise CheckpointError(
             f"imagenet_pretrain: cannot get {weights} ({reason}); download {weights.url} to "
             f"{target}, or set imagenet_pretrain to false or to a local .pth path"

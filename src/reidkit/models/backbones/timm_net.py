@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from reidkit.models.backbones.base import Backbone, Pretrained, load_weights_file
-from reidkit.utils.errors import ConfigError
+from reidkit.utils.errors import ConfigError, first_line
 
 PREFIX = "timm:"
 
@@ -67,7 +67,7 @@ def build_timm_backbone(name: str, last_stride: int, pretrained: Pretrained) -> 
     except (OSError, RuntimeError) as e:
         raise ConfigError(
             f"imagenet_pretrain: timm could not load weights for {model_name!r} "
-            f"({str(e).splitlines()[0][:120]}); set imagenet_pretrain to false or a local file"
+            f"({first_line(e, 120)}); set imagenet_pretrain to false or a local file"
         ) from None
     if isinstance(pretrained, str) and pretrained:
         load_weights_file(net, pretrained, ("head.", "fc.", "classifier."))

@@ -1,0 +1,44 @@
+"""What the training loop is told (``TrainSettings``) and what it remembers (``TrainState``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reidkit.utils.errors import ReidkitError
+
+
+class TrainingError(ReidkitError):
+    """Training cannot go on (a NaN loss, say); the message names the step and checkpoint."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Plain settings of the loop (``build_run`` derives them from the Config)."""
+
+    run_dir: Path
+    epochs: int
+    amp: str = "off"  # off | bf16 | fp16
+    channels_last: bool = False
+    grad_clip: float = 0.0
+    log_every: int = 20
+    checkpoint_every_iters: int = 0
+    eval_period: int = 1
+    metric: str | None = None  # the evaluate() key that decides the best model
+    mode: str = "max"  # max | min
+    progress: bool = True
+    config: dict[str, Any] = field(default_factory=dict)  # stored in checkpoints for restore()
+
+
+@dataclass
+class TrainState:
+    """Progress that survives a resume."""
+
+    epoch: int = 0  # epochs completed
+    iteration: int = 0  # optimiser steps taken
+    best_metric: float | None = None
+    best_epoch: int = 0
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    step_in_epoch: int = 0  # batches of the current epoch already trained (mid-epoch saves)
+    epoch_sums: dict[str, float] = field(default_factory=dict)
