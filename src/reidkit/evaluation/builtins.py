@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from reidkit.data import build_test_loader
-from reidkit.evaluation.features import embed_batch, extract_features
+from reidkit.evaluation.features import embed_batch, extract_features, map_loader
 from reidkit.evaluation.metrics import evaluate_reid
 from reidkit.evaluation.report import (
     image_to_tensor,
@@ -193,18 +193,7 @@ def classification_evaluate(
         )
     device = torch.device(device)
     loader = _test_loader(config, dataset.query, dataset, device)
-    logits, labels = [], []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for batch in loader:
-                logits.append(classifier_logits(model, batch.images.to(device)))
-                labels.append(torch.as_tensor(batch.pids, dtype=torch.int64).reshape(-1))
-    finally:
-        model.train(was_training)
-    all_logits = torch.cat(logits)
-    all_labels = torch.cat(labels).to(all_logits.device)
+    all_logits, all_labels, _ = map_loader(model, loader, device, classifier_logits)
     num_classes = all_logits.shape[1]
     bad = (all_labels < 0) | (all_labels >= num_classes)
     if bool(bad.any()):

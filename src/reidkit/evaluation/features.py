@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -54,6 +54,36 @@ def embed_batch(
     return total / count
 
 
+def map_loader(
+    model: nn.Module,
+    loader: Iterable[Any],
+    device: torch.device | str,
+    fn: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``fn(model, images)`` over every batch of a test loader, concatenated, with the pids and
+    camids: the one "run a model over a loader" loop of the package.
+
+    The model is in eval mode for the pass (restored afterwards) under
+    ``torch.inference_mode``. Outputs stay on ``device``.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    outs, pids, camids = [], [], []
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                images, p, c = _batch_fields(batch)
+                outs.append(fn(model, images.to(device, non_blocking=True)))
+                pids.append(torch.as_tensor(p, dtype=torch.int64).reshape(-1).to(device))
+                camids.append(torch.as_tensor(c, dtype=torch.int64).reshape(-1).to(device))
+    finally:
+        model.train(was_training)
+    if not outs:
+        raise DataError("extract_features: the loader yielded no images")
+    return torch.cat(outs), torch.cat(pids), torch.cat(camids)
+
+
 def extract_features(
     model: nn.Module,
     loader: Iterable[Any],
@@ -63,24 +93,9 @@ def extract_features(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Embed every image of a test loader: returns ``(feats (N, D), pids (N,), camids (N,))``.
 
-    The model is put in eval mode for the pass (and restored afterwards), runs under
-    ``torch.inference_mode``; with ``flip`` the embedding of the mirrored image is averaged
-    in, and each entry of ``scales`` adds a resized view. Features stay on ``device``.
+    With ``flip`` the embedding of the mirrored image is averaged in, and each entry of
+    ``scales`` adds a resized view (see ``map_loader`` for modes and devices).
     """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    feats, pids, camids = [], [], []
-    try:
-        with torch.inference_mode():
-            for batch in loader:
-                images, p, c = _batch_fields(batch)
-                images = images.to(device, non_blocking=True)
-                feats.append(embed_batch(model, images, flip=flip, scales=scales))
-                pids.append(torch.as_tensor(p, dtype=torch.int64).reshape(-1).to(device))
-                camids.append(torch.as_tensor(c, dtype=torch.int64).reshape(-1).to(device))
-    finally:
-        model.train(was_training)
-    if not feats:
-        raise DataError("extract_features: the loader yielded no images")
-    return torch.cat(feats), torch.cat(pids), torch.cat(camids)
+    return map_loader(
+        model, loader, device, lambda m, x: embed_batch(m, x, flip=flip, scales=scales)
+    )
