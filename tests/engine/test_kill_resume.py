@@ -33,11 +33,17 @@ def _kill_during_write(proc: subprocess.Popen, run: Path, limit: float) -> bool:
     """SIGKILL as soon as a checkpoint temp file appears (True if it did)."""
     end = time.monotonic() + limit
     while time.monotonic() < end and proc.poll() is None:
-        if list(run.glob(".*.tmp")):
+        if list(run.glob(".*.pth.*.tmp")):
             proc.send_signal(signal.SIGKILL)
             return True
         time.sleep(0.0005)
     return False
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, limit: float) -> None:
+    end = time.monotonic() + limit
+    while time.monotonic() < end and proc.poll() is None and not path.exists():
+        time.sleep(0.01)
 
 
 def test_killed_and_resumed_run_equals_uninterrupted(
@@ -58,6 +64,8 @@ def test_killed_and_resumed_run_equals_uninterrupted(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        if i == 0:  # a run exists (to resume) once its checks passed and config.json is written
+            _wait_for(run / "config.json", proc, limit=60)
         if mode == "write":
             during_write += _kill_during_write(proc, run, limit=60)
         else:

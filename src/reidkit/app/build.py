@@ -16,6 +16,7 @@ from torch import nn
 
 from reidkit.config import Config
 from reidkit.data import ReidDataset, build_dataset, build_train_loader
+from reidkit.data.plan import check_batch_fits, check_cache_fits
 from reidkit.engine.callbacks import Callback, FreezeSchedule
 from reidkit.engine.distributed import wrap_ddp
 from reidkit.engine.optim import build_optimizer, build_scheduler
@@ -23,8 +24,10 @@ from reidkit.engine.runlog import RunLog
 from reidkit.engine.setup import resolve_device, seed_everything
 from reidkit.engine.trainer import Evaluate, Trainer, TrainSettings
 from reidkit.evaluation import Evaluator, default_metric, get_evaluator, run_evaluator
+from reidkit.evaluation.registry import check_metric
 from reidkit.losses import build_loss
 from reidkit.models import apply_fine_tune, build_model, load_pretrain_snapshot
+from reidkit.utils.errors import ConfigError
 from reidkit.utils.logging import get_logger
 
 
@@ -75,7 +78,9 @@ def resolve_evaluator(cfg: Config) -> tuple[Evaluator | None, str | None]:
     if ev.type is None:
         return None, None
     evaluator = get_evaluator(ev.type, ev.search_dirs)
-    return evaluator, ev.metric or default_metric(evaluator)
+    metric = ev.metric or default_metric(evaluator)
+    check_metric(evaluator, metric, ev.ranks)
+    return evaluator, metric
 
 
 def make_evaluate(
@@ -95,6 +100,26 @@ def make_evaluate(
         )
 
     return evaluate
+
+
+def check_plan(
+    cfg: Config, dataset: ReidDataset, evaluator: Evaluator | None, device: torch.device
+) -> None:
+    """What can be checked from the config and the data before any image is decoded: the
+    batch fits the train split, the caches fit in memory, the CMC ranks fit the gallery."""
+    bs = cfg.batch_sampling_params
+    check_batch_fits(dataset, cfg.batch_size, bs.class_balanced)
+    cached = len(dataset.train)
+    if evaluator is not None:
+        cached += len(dataset.query) + len(dataset.gallery)
+    check_cache_fits(cached, cfg.img_h, cfg.img_w, cfg.data.cache, device)
+    if evaluator is not None and evaluator.name == "market_evaluate" and dataset.gallery:
+        top = max(cfg.evaluation_params.ranks)
+        if top > len(dataset.gallery):
+            raise ConfigError(
+                f"evaluation_params.ranks: rank {top} is larger than the gallery of "
+                f"{dataset.name} ({len(dataset.gallery)} images)"
+            )
 
 
 def build_model_for_run(cfg: Config, num_classes: int, device: torch.device) -> nn.Module:
@@ -139,6 +164,7 @@ def build_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
     device = resolve_device(cfg, rank)
     seed_everything(cfg.seed + rank)
     dataset = build_dataset(cfg)
+    check_plan(cfg, dataset, evaluator, device)
     loader = build_train_loader(cfg, dataset, device, rank=rank, world_size=world)
     model = build_model_for_run(cfg, dataset.num_train_ids, device)
     net = wrap_ddp(model, device, cfg.sync_bn) if world > 1 else model

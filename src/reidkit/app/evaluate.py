@@ -41,6 +41,7 @@ from reidkit.evaluation.report import (
 from reidkit.models.checkpoint import restore, untrusted_config
 from reidkit.utils.devices import pick_device
 from reidkit.utils.errors import ConfigError, DataError
+from reidkit.utils.logging import get_logger
 
 FEATURE_KEYS = ("qf", "gf", "q_pids", "g_pids", "q_camids", "g_camids")
 
@@ -51,6 +52,8 @@ class FeatureSet:
 
     tensors: dict[str, torch.Tensor]
     dataset: Any = None  # a ReidDataset when the features were computed here
+    # the query / gallery records in feature-row order (unreadable images have no row)
+    records: tuple[list[Any], list[Any]] | None = None
 
 
 def load_feature_file(path: Path, gallery: str | Path | None = None) -> FeatureSet:
@@ -110,11 +113,13 @@ def _model_features(
     """Embed the configured dataset's query and gallery with a PyTorch model."""
     ds = build_dataset(cfg)
     out: dict[str, torch.Tensor] = {}
+    kept: list[list[Any]] = []
     for split, prefix in ((ds.query, "q"), (ds.gallery, "g")):
         loader = build_test_loader(cfg, split, ds.source, device)
         f, p, c = extract_features(model, loader, device, flip=cfg.data.flip_test, scales=scales)
         out.update({f"{prefix}f": f, f"{prefix}_pids": p, f"{prefix}_camids": c})
-    return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds)
+        kept.append([split[i] for i in loader.delivered])
+    return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds, (kept[0], kept[1]))
 
 
 def _onnx_features(path: Path, cfg: Any, device: torch.device) -> FeatureSet:
@@ -123,26 +128,37 @@ def _onnx_features(path: Path, cfg: Any, device: torch.device) -> FeatureSet:
     embedder = Embedder.from_onnx(path, providers=providers, batch_size=cfg.data.test_batch_size)
     ds = build_dataset(cfg)
     out: dict[str, torch.Tensor] = {}
+    kept: list[list[Any]] = []
     for split, prefix in ((ds.query, "q"), (ds.gallery, "g")):
-        feats = []
-        for s in range(0, len(split), embedder.batch_size):
-            recs = split[s : s + embedder.batch_size]
-            arrays = [_decode(ds.source, r.path) for r in recs]
-            f = embedder.embed_arrays(arrays)
+        records, arrays = _decode_records(ds.source, split)
+        feats = [np.empty((0, embedder.embedding_dim), dtype=np.float32)]
+        for s in range(0, len(arrays), embedder.batch_size):
+            chunk = arrays[s : s + embedder.batch_size]
+            f = embedder.embed_arrays(chunk)
             if cfg.data.flip_test:
-                f = (
-                    f + embedder.embed_arrays([np.ascontiguousarray(a[:, ::-1]) for a in arrays])
-                ) / 2
+                flipped = [np.ascontiguousarray(a[:, ::-1]) for a in chunk]
+                f = (f + embedder.embed_arrays(flipped)) / 2
             feats.append(f)
         out[f"{prefix}f"] = torch.from_numpy(np.concatenate(feats))
-        out[f"{prefix}_pids"] = torch.tensor([r.pid for r in split])
-        out[f"{prefix}_camids"] = torch.tensor([r.camid for r in split])
-    return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds)
+        out[f"{prefix}_pids"] = torch.tensor([r.pid for r in records], dtype=torch.int64)
+        out[f"{prefix}_camids"] = torch.tensor([r.camid for r in records], dtype=torch.int64)
+        kept.append(records)
+    return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds, (kept[0], kept[1]))
 
 
-def _decode(source: Any, path: str) -> np.ndarray:
-    """HWC uint8 RGB array of one dataset image."""
-    return decode_rgb(source.read(path), path)
+def _decode_records(source: Any, records: Sequence[Any]) -> tuple[list[Any], list[np.ndarray]]:
+    """The readable records and their HWC uint8 RGB arrays; unreadable images are skipped and
+    counted, like the PyTorch path's loaders do."""
+    kept, arrays, bad = [], [], []
+    for r in records:
+        try:
+            arrays.append(decode_rgb(source.read(r.path), r.path))
+            kept.append(r)
+        except DataError as e:
+            bad.append(str(e))
+    if bad:
+        get_logger().warning(f"skipped {len(bad)} image(s) that cannot be decoded; first: {bad[0]}")
+    return kept, arrays
 
 
 def _placeholder(label: str) -> Any:
@@ -174,9 +190,9 @@ def _write_report(
         topk=topk,
         distance=distance,
     )
-    if fs.dataset is not None:
-        read_q = record_reader(fs.dataset.query, fs.dataset.source)
-        read_g = record_reader(fs.dataset.gallery, fs.dataset.source)
+    if fs.dataset is not None and fs.records is not None:
+        read_q = record_reader(fs.records[0], fs.dataset.source)
+        read_g = record_reader(fs.records[1], fs.dataset.source)
     else:
         read_q = lambda i: _placeholder(f"id {int(t['q_pids'][i])}")  # noqa: E731
         read_g = lambda i: _placeholder(f"id {int(t['g_pids'][i])}")  # noqa: E731
@@ -220,10 +236,13 @@ def evaluate_target(
     output: str | Path | None = None,
     device: str = "auto",
     scales: Sequence[float] = (1.0,),
+    evaluator: str | None = None,
 ) -> dict[str, float]:
     """Evaluate ``target`` (see the module docstring), write ``eval.json`` and return metrics.
 
     ``scales`` averages the embeddings of resized images (multi-scale test, PyTorch models).
+    ``evaluator`` names the evaluator to run on a PyTorch model (a built-in or a plugin the
+    user names); without it, the one of ``config`` or the built-in the stored config names.
     """
     path = Path(target)
     if not path.exists():
@@ -243,7 +262,7 @@ def evaluate_target(
     else:
         model, cfg = restore(path, config, overrides, dev)
         cfg = _with_eval_options(cfg, rerank, flip)
-        kind = cfg.evaluation_params.type or "market_evaluate"
+        kind = evaluator or cfg.evaluation_params.type or "market_evaluate"
         if kind != "market_evaluate":
             metrics = _run_configured(kind, cfg, model, dev)
             _save(path, output, metrics, kind)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from reidkit.config.schema import Config
 from reidkit.utils.errors import ConfigError
+from reidkit.utils.files import atomic_write_text
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -24,7 +25,13 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+            "save the file as UTF-8"
+        ) from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             data = yaml.safe_load(text)
@@ -160,4 +167,4 @@ def load_config(
 
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as JSON (the exact settings a run used)."""
-    Path(path).write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(cfg.to_dict(), indent=2) + "\n")

@@ -6,6 +6,7 @@ run. Field descriptions are the documentation (docs/config.md is generated from 
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -13,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -22,10 +24,27 @@ _FROZEN = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 Optimizer = Literal["sgd", "adam", "adamw"]
 
 
+def _accepts_bool(annotation: Any) -> bool:
+    """Whether a field's type admits true / false (``bool``, ``Any``, or a union with bool)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_accepts_bool(a) for a in typing.get_args(annotation))
+
+
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are immutable."""
+    """Base of every config section: unknown keys are errors, values are immutable, and a
+    number key given true / false is an error (JSON's true would otherwise count as 1)."""
 
     model_config = _FROZEN
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        if isinstance(v, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and not _accepts_bool(field.annotation):
+                raise ValueError(f"expected a number, not {str(v).lower()}")
+        return v
 
 
 class LrParams(Section):
@@ -158,7 +177,9 @@ class EvaluationParams(Section):
     )
     metric: str | None = Field(None, description="Key deciding 'best' (default per evaluator).")
     mode: Literal["max", "min"] = Field("max", description="Whether larger metric is better.")
-    ranks: list[int] = Field(default_factory=lambda: [1, 5, 10], description="CMC ranks.")
+    ranks: list[int] = Field(
+        default_factory=lambda: [1, 5, 10], description="CMC ranks (each >= 1)."
+    )
     distance: Literal["euclidean", "cosine"] = Field(
         "euclidean", description="Distance between embeddings."
     )
@@ -166,6 +187,13 @@ class EvaluationParams(Section):
     query_expansion: int = Field(0, ge=0, description="Average query expansion top-k (0 = off).")
     search_dirs: list[str] = Field(default_factory=list, description="Folders with evaluate/*.py.")
     period: int = Field(1, ge=1, description="Evaluate every N epochs (and at the last).")
+
+    @field_validator("ranks")
+    @classmethod
+    def _ranks(cls, v: list[int]) -> list[int]:
+        if not v or any(r < 1 for r in v):
+            raise ValueError(f"CMC ranks must be integers >= 1, got {v}")
+        return sorted(set(v))
 
     @field_validator("type", mode="before")
     @classmethod
@@ -186,7 +214,9 @@ class BatchSamplingParams(Section):
 class Config(Section):
     """A whole run: the seed's params.json plus reidkit's own keys (all optional)."""
 
-    batch_size: int = Field(64, gt=0, description="Batch size per GPU.")
+    batch_size: int = Field(
+        64, ge=2, description="Batch size per GPU (at least 2: BatchNorm needs two samples)."
+    )
     batches_dir: str = Field(..., description="Dataset root folder or packed .lmdb store.")
     data_augmentation: AugmentationParams = Field(default_factory=AugmentationParams)
     epoch: int = Field(60, gt=0, description="Number of training epochs.")

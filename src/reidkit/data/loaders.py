@@ -94,10 +94,12 @@ class _ImageStore:
         self.cache: torch.Tensor | None = None
         self.failed: dict[str, str] = {}
         self.records = list(records)
+        self.kept = list(range(len(self.records)))  # index in the given list of each record
         if cache != "none" and records:
             pin = device.type == "cuda" and cache == "ram"
             dec = decode_records(records, source, height, width, num_workers, progress, pin)
             self.records = [records[i] for i in dec.kept]
+            self.kept = list(dec.kept)
             self.failed = dict(dec.failures)
             self.cache = dec.images.to(device) if cache == "device" else dec.images
 
@@ -262,6 +264,9 @@ class TestLoader:
     ) -> None:
         self.device = torch.device(device)
         self.batch_size = batch_size
+        # after a pass: for each row of its output, the index of its record in ``records``
+        # (images that cannot be decoded are skipped, so rows and records can differ)
+        self.delivered: list[int] = []
         make: Callable[[], _ImageStore] = lambda: _ImageStore(  # noqa: E731
             records, source, height, width, self.device, cache, num_workers, progress
         )
@@ -302,8 +307,10 @@ class TestLoader:
         n = len(self.store.records)
         chunks = [list(range(s, min(s + self.batch_size, n))) for s in range(0, n, self.batch_size)]
         staged = self.store.batches(chunks)
+        self.delivered = []
         for images, rows, delivered in staged:
             x = _to_device(images, rows, self.device)
+            self.delivered += [self.store.kept[i] for i in delivered.tolist()]
             yield Batch(normalize_uint8(x), self.pids[delivered], self.camids[delivered])
 
 

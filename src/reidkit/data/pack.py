@@ -82,10 +82,16 @@ def unpack_store(store: str | Path, out_dir: str | Path, progress: bool = True) 
     ds = load_store(store)
     out_dir = Path(out_dir)
     keys = _unique_records(ds)
+    for key in keys:  # every key is checked before anything is written
+        parts = Path(key).parts
+        if not key or ".." in parts or Path(key).is_absolute() or "\x00" in key:
+            raise DataError(
+                f"{store}: unsafe key {key!r} (outside the output folder); nothing written"
+            )
+    if (out_dir / MANIFEST).exists():
+        raise DataError(f"{out_dir}: already holds an unpacked dataset; choose an empty folder")
     for key in tqdm(keys, desc=f"unpacking {len(keys)} images", disable=not progress, leave=False):
         target = out_dir / key
-        if ".." in Path(key).parts or Path(key).is_absolute():
-            raise DataError(f"{store}: unsafe key {key!r} (outside the output folder)")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(ds.source.read(key))
     meta = dataset_meta(ds, ds.name)

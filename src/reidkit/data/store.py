@@ -70,8 +70,21 @@ def _shared_env(path: str) -> lmdb.Environment:
             )
         except lmdb.Error as e:
             raise StoreOpenError(f"{path}: cannot open LMDB store ({e})") from None
+        _check_size(env, path, st.st_size)
         _ENVS[key] = env
     return env
+
+
+def _check_size(env: lmdb.Environment, path: str, size: int) -> None:
+    """Refuse a store shorter than its header says: mapping it would end in SIGBUS (a
+    truncated copy or download), which no exception handler can catch."""
+    need = (int(env.info()["last_pgno"]) + 1) * int(env.stat()["psize"])
+    if size < need:
+        env.close()
+        raise StoreOpenError(
+            f"{path}: damaged LMDB store: the file has {size:,} bytes but its header says "
+            f"{need:,} (a truncated copy or download?); copy it again or re-run reidkit pack"
+        )
 
 
 class LmdbSource:

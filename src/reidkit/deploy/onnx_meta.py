@@ -151,7 +151,49 @@ def read_onnx_info(path: str | Path) -> OnnxModelInfo:
     """The reidkit metadata of an exported model; ``ExportError`` if the file is not ours."""
     proto = load_onnx(path)
     meta = {p.key: p.value for p in proto.metadata_props}
-    return OnnxModelInfo.from_metadata(meta, str(path))
+    info = OnnxModelInfo.from_metadata(meta, str(path))
+    check_against_graph(info, proto, str(path))
+    return info
+
+
+_ELEM = {"float-nchw": (1, 10), "uint8-nhwc": (2,), "uint8-nchw": (2,)}  # FLOAT, FLOAT16 / UINT8
+
+
+def _dims(value_info: Any) -> list[int | None]:
+    """Static dims of a graph input / output (None where symbolic)."""
+    shape = value_info.type.tensor_type.shape
+    return [d.dim_value if d.HasField("dim_value") else None for d in shape.dim]
+
+
+def check_against_graph(info: OnnxModelInfo, proto: onnx.ModelProto, source: str) -> None:
+    """The metadata must describe the graph it ships with: input / output names, element
+    type, rank, the channel, height and width dims and the embedding size (where static)."""
+    inputs = {i.name: i for i in proto.graph.input}
+    outputs = {o.name: o for o in proto.graph.output}
+
+    def bad(what: str) -> ExportError:
+        return ExportError(f"{source}: reidkit metadata disagrees with the graph ({what})")
+
+    if info.img_h < 1 or info.img_w < 1 or info.embedding_dim < 1:
+        raise bad(f"input {info.img_h}x{info.img_w}, embedding_dim {info.embedding_dim}")
+    if len(info.mean) != 3 or len(info.std) != 3 or min(info.std) <= 0:
+        raise bad(f"mean {info.mean}, std {info.std}: expected 3 values each, std > 0")
+    if info.input_name not in inputs or info.output_name not in outputs:
+        raise bad(f"no input {info.input_name!r} / output {info.output_name!r}")
+    x, y = inputs[info.input_name], outputs[info.output_name]
+    if x.type.tensor_type.elem_type not in _ELEM[info.input_format]:
+        raise bad(f"input_format {info.input_format} but input type {x.type.tensor_type.elem_type}")
+    xd, yd = _dims(x), _dims(y)
+    if len(xd) != 4 or len(yd) != 2:
+        raise bad(f"input rank {len(xd)}, output rank {len(yd)}; expected 4 and 2")
+    want = {"float-nchw": (3, info.img_h, info.img_w), "uint8-nchw": (3, None, None)}.get(
+        info.input_format, (None, None, 3)
+    )
+    for got, exp in zip(xd[1:], want, strict=True):
+        if got is not None and exp is not None and got != exp:
+            raise bad(f"input dims {xd[1:]} but the metadata says {list(want)}")
+    if yd[1] is not None and yd[1] != info.embedding_dim:
+        raise bad(f"output width {yd[1]} but embedding_dim {info.embedding_dim}")
 
 
 def set_metadata(proto: onnx.ModelProto, meta: dict[str, str]) -> None:

@@ -139,3 +139,34 @@ def lr_table(optimizer: torch.optim.Optimizer) -> str:
         lr = g.get("initial_lr", g["lr"])
         rows.append(f"{g.get('name', '?'):<16} {n:>10,}  {lr:<11.3g} {g['weight_decay']:.3g}")
     return "\n".join(rows)
+
+
+def schedule_summary(
+    schedule: Schedule, base_lr: float, iters_per_epoch: int, unit_note: str = ""
+) -> tuple[str, str | None]:
+    """The lr at a few points of the run, and a warning when it collapses early.
+
+    Returns ``(text, warning)``: the text lists the backbone lr at 0, 10, 25, 50, 75 and
+    100 % of the iterations; the warning (or None) says when the lr falls below 1e-3 of its
+    peak before half of the run: usually ``decay_step`` meant as epochs but counted in
+    iterations (the seed's rule with class-balanced sampling).
+    """
+    total = max(1, schedule.total_iters)
+    points = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
+    shown = []
+    for p in points:
+        it = min(total - 1, int(p * total))
+        epoch = it / max(1, iters_per_epoch)
+        shown.append(f"{p:.0%} (epoch {epoch:.1f}): {base_lr * schedule(it):.2e}")
+    text = "lr schedule: " + "  ".join(shown)
+    stride = max(1, total // 200_000)  # exact for any run shorter than 200k iterations
+    peak = max(schedule(it) for it in range(0, total, stride))
+    low = next((it for it in range(0, total // 2, stride) if schedule(it) < 1e-3 * peak), None)
+    warning = None
+    if low is not None:
+        warning = (
+            f"the lr falls below 1e-3 of its peak at iteration {low} (epoch "
+            f"{low / max(1, iters_per_epoch):.1f} of {total / max(1, iters_per_epoch):.0f}), "
+            f"before half of the run{unit_note}"
+        )
+    return text, warning

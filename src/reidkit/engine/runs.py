@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reidkit.engine.runlog import summary_table
-from reidkit.utils.errors import ReidkitError
+from reidkit.utils.errors import ReidkitError, first_line
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
@@ -29,7 +29,14 @@ def list_runs(working_dir: str | Path) -> list[dict[str, Any]]:
     runs = []
     for cfg_path in sorted(root.rglob("config.json")):
         run = cfg_path.parent
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        name = str(run.relative_to(root)) if run != root else "."
+        try:
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+            if not isinstance(cfg, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:  # one damaged run must not hide the others
+            runs.append({"run": name, "problem": f"unreadable config.json ({first_line(e)})"})
+            continue
         records = _read_records(run / "metrics.jsonl")
         ev = cfg.get("evaluation_params", {})
         metric = ev.get("metric") or (
@@ -38,7 +45,7 @@ def list_runs(working_dir: str | Path) -> list[dict[str, Any]]:
         best = [r for r in records if r.get("best") and r.get("eval")]
         runs.append(
             {
-                "run": str(run.relative_to(root)) if run != root else ".",
+                "run": name,
                 "epochs": f"{records[-1]['epoch'] if records else 0}/{cfg.get('epoch')}",
                 "backbone": cfg.get("model_params", {}).get("backbone", "?"),
                 "metric": metric,
@@ -56,6 +63,9 @@ def runs_table(runs: list[dict[str, Any]]) -> str:
     header = f"{'run':<30} {'epochs':>9} {'backbone':<14} {'best':>16} {'at':>4}"
     lines = [header, "-" * len(header)]
     for r in runs:
+        if "problem" in r:
+            lines.append(f"{r['run']:<30} {r['problem']}")
+            continue
         best = f"{r['metric']} {r['best']:.4f}" if isinstance(r["best"], float) else "-"
         at = str(r["best_epoch"] or "-")
         lines.append(f"{r['run']:<30} {r['epochs']:>9} {r['backbone']:<14} {best:>16} {at:>4}")

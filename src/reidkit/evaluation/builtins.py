@@ -52,12 +52,10 @@ def market_evaluate(
     device = torch.device(device)
     ev = config.evaluation_params
     flip = config.data.flip_test
-    qf, q_pids, q_camids = extract_features(
-        model, _test_loader(config, dataset.query, dataset, device), device, flip=flip
-    )
-    gf, g_pids, g_camids = extract_features(
-        model, _test_loader(config, dataset.gallery, dataset, device), device, flip=flip
-    )
+    q_loader = _test_loader(config, dataset.query, dataset, device)
+    g_loader = _test_loader(config, dataset.gallery, dataset, device)
+    qf, q_pids, q_camids = extract_features(model, q_loader, device, flip=flip)
+    gf, g_pids, g_camids = extract_features(model, g_loader, device, flip=flip)
     metrics = evaluate_features(
         qf,
         gf,
@@ -71,13 +69,19 @@ def market_evaluate(
         query_expansion=ev.query_expansion,
     )
     if writer is not None:
-        log_ranked_lists(writer, dataset, qf, gf, (q_pids, g_pids, q_camids, g_camids), ev, epoch)
+        records = (
+            [dataset.query[i] for i in q_loader.delivered],  # feature row -> its image
+            [dataset.gallery[i] for i in g_loader.delivered],
+        )
+        ids = (q_pids, g_pids, q_camids, g_camids)
+        log_ranked_lists(writer, dataset.source, records, qf, gf, ids, ev, epoch)
     return metrics
 
 
 def log_ranked_lists(
     writer: Any,
-    dataset: Any,
+    source: Any,
+    records: tuple[Sequence[Any], Sequence[Any]],
     qf: torch.Tensor,
     gf: torch.Tensor,
     ids: tuple[torch.Tensor, ...],
@@ -86,14 +90,14 @@ def log_ranked_lists(
     num_queries: int = 4,
     topk: int = 8,
 ) -> None:
-    """Add the ranked lists of a few queries to TensorBoard as ``eval/ranked_lists``."""
+    """Add the ranked lists of a few queries to TensorBoard as ``eval/ranked_lists``.
+
+    ``records`` are the query and gallery records in the row order of ``qf`` / ``gf``."""
     rows = rank_queries(
         qf, gf, *ids, pick_queries(len(qf), num_queries), topk=topk, distance=ev.distance
     )
     image = render_ranked_lists(
-        rows,
-        record_reader(dataset.query, dataset.source),
-        record_reader(dataset.gallery, dataset.source),
+        rows, record_reader(records[0], source), record_reader(records[1], source)
     )
     writer.add_image("eval/ranked_lists", image_to_tensor(image), epoch or 0)
 

@@ -9,16 +9,24 @@ epoch=None) -> dict[str, float]``. ``get_evaluator`` resolves a name to one of:
    the folder that contains ``evaluate/`` or the ``evaluate/`` folder itself);
 3. ``package.module:function``, imported normally.
 
+Names are identifiers (``evaluate/<name>.py``) or dotted identifiers with one ``:``; a name
+with a path separator, ``..`` or a file suffix is refused, so a name can never reach a file
+outside the search folders. Only the user names a plugin: on the command line or in a params
+file they pass. A config read back from a checkpoint or run folder names built-ins only
+(``reidkit.models.checkpoint.untrusted_config``).
+
 ``run_evaluator`` passes a user function only the keyword arguments it names, checks that it
 returned a dict of str -> number and turns any failure into one line naming the evaluator.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
 import numbers
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from reidkit.evaluation.builtins import classification_evaluate, market_evaluate
-from reidkit.evaluation.verification import verification_evaluate
+from reidkit.evaluation.verification import FPR_TARGETS, verification_evaluate
 from reidkit.utils.errors import ConfigError, ReidkitError, one_line
 
 BUILTINS: dict[str, tuple[Callable[..., Any], str]] = {  # name -> (function, default metric)
@@ -119,19 +127,34 @@ def _load_entry_point(name: str) -> Evaluator:
     return Evaluator(name, f"{source}:{attr}", fn, metric=str(metric) if metric else None)
 
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def check_plugin_name(name: str) -> None:
+    """A plugin name is an identifier or ``package.module:function`` (no paths)."""
+    module, sep, attr = name.partition(":")
+    ok = bool(_DOTTED.match(module) and _IDENT.match(attr)) if sep else bool(_IDENT.match(name))
+    if not ok:
+        raise ConfigError(
+            f"evaluation_params.type = {name!r}: not a valid evaluator name; use a built-in "
+            f"({', '.join(BUILTINS)}), an identifier naming evaluate/<name>.py, or "
+            "package.module:function (no paths or file suffixes)"
+        )
+
+
 def get_evaluator(name: str, search_dirs: Sequence[str | Path] = ()) -> Evaluator:
     """Resolve ``evaluation_params.type`` to a callable ``Evaluator`` (see module docstring)."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"evaluation_params.type = {name!r}: expected an evaluator name")
     name = ALIASES.get(name.strip(), name.strip())
+    check_plugin_name(name)
     if name in BUILTIN_METRICS:
         return Evaluator(
             name, f"reidkit built-in {name}", BUILTINS[name][0], BUILTIN_METRICS[name], True
         )
     if ":" in name:
         return _load_entry_point(name)
-    if name.endswith(".py") and Path(name).is_file():
-        return _load_file(Path(name).stem, Path(name))
     for path in _candidate_files(name, search_dirs):
         if path.is_file():
             return _load_file(name, path)
@@ -140,6 +163,35 @@ def get_evaluator(name: str, search_dirs: Sequence[str | Path] = ()) -> Evaluato
         f"evaluation_params.type = {name!r}: no such evaluator; built-ins are "
         f"{', '.join(BUILTIN_METRICS)}; no evaluate/{name}.py (exposing run_eval) in "
         f"{', '.join(searched)}; or use package.module:function"
+    )
+
+
+def builtin_metric_names(name: str, ranks: Sequence[int]) -> tuple[set[str], tuple[str, ...]]:
+    """What a built-in evaluator returns: exact metric names and name prefixes (``acc/``)."""
+    if name == "market_evaluate":
+        names = {f"rank{k}" for k in ranks} | {"mAP", "mINP", "num_queries", "num_valid_queries"}
+        return names, ()
+    if name == "classification_evaluate":
+        return {"top1", "top5", "mean_class_acc", "num_images"}, ("acc/",)
+    if name == "verification_evaluate":
+        tprs = {f"tpr@fpr={t:.0e}" for t in FPR_TARGETS}
+        return {"accuracy", "accuracy_std", "threshold", "auc", "num_pairs"} | tprs, ()
+    raise ValueError(f"{name!r} is not a built-in evaluator")
+
+
+def check_metric(evaluator: Evaluator, metric: str, ranks: Sequence[int]) -> None:
+    """Before training: a built-in evaluator must be able to return ``metric``."""
+    if not evaluator.builtin:
+        return  # a user evaluator's results are known only once it runs
+    names, prefixes = builtin_metric_names(evaluator.name, ranks)
+    if metric in names or metric.startswith(prefixes):
+        return
+    close = difflib.get_close_matches(metric, sorted(names), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(
+        f"evaluation_params.metric = {metric!r}: {evaluator.name} does not return it{hint}; "
+        f"it returns {', '.join(sorted(names))}"
+        + (" (rank<k> needs k in evaluation_params.ranks)" if metric.startswith("rank") else "")
     )
 
 

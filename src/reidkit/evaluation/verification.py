@@ -29,6 +29,7 @@ from reidkit.data.sources import FolderSource
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.report import image_to_tensor
 from reidkit.utils.errors import DataError
+from reidkit.utils.logging import get_logger
 
 TRUE_LABELS = {"1", "true", "same", "yes", "match"}
 FALSE_LABELS = {"0", "false", "different", "diff", "no", "mismatch"}
@@ -235,12 +236,23 @@ def verification_evaluate(
     curve is saved as ``<run dir>/roc.png`` (and logged to TensorBoard with ``writer``)."""
     pairs, folds = read_pairs(find_pairs_file(config.batches_dir))
     paths = sorted({p for a, b, _ in pairs for p in (a, b)})
-    where = {p: i for i, p in enumerate(paths)}
     source = getattr(dataset, "source", None) or FolderSource(config.batches_dir)
     loader = build_test_loader(config, [Record(p, 0, 0) for p in paths], source, device)
     feats, _, _ = extract_features(model, loader, device, flip=config.data.flip_test)
-    ia = torch.tensor([where[a] for a, _, _ in pairs], device=feats.device)
-    ib = torch.tensor([where[b] for _, b, _ in pairs], device=feats.device)
+    row = {paths[i]: r for r, i in enumerate(loader.delivered)}  # skipped images have no row
+    usable = [(a, b, lab) for a, b, lab in pairs if a in row and b in row]
+    if not usable:
+        raise DataError(f"verification: no pair of {config.batches_dir} has two readable images")
+    if len(usable) < len(pairs):
+        get_logger().warning(
+            f"verification: {len(pairs) - len(usable)} pair(s) left out (unreadable images)"
+        )
+        if folds is not None:
+            keep = [a in row and b in row for a, b, _ in pairs]
+            folds = [f for f, k in zip(folds, keep, strict=True) if k]
+        pairs = usable
+    ia = torch.tensor([row[a] for a, _, _ in pairs], device=feats.device)
+    ib = torch.tensor([row[b] for _, b, _ in pairs], device=feats.device)
     scores = pair_scores(feats[ia], feats[ib], config.evaluation_params.distance).cpu()
     labels = torch.tensor([lab for _, _, lab in pairs])
     metrics = verification_metrics(scores, labels, folds)

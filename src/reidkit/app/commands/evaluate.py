@@ -45,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--topk", type=int, default=10, help="gallery images per ranked list")
     p.add_argument("--no-html", action="store_true", help="PNG report only")
+    p.add_argument(
+        "--evaluator",
+        metavar="NAME",
+        help="evaluator to run (a built-in, evaluate/NAME.py in the current folder or "
+        "evaluation_params.search_dirs of -c, or package.module:function); default: the one "
+        "of -c, else the built-in the run's config names (files we read never choose code)",
+    )
     p.add_argument("-o", "--output", help="where to write eval.json")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
@@ -75,6 +82,7 @@ def _eval(args: argparse.Namespace) -> int:
         output=args.output,
         device=args.device,
         scales=scales,
+        evaluator=args.evaluator,
     )
     print(format_metrics(metrics))
     return 0

@@ -17,6 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="continue from RUN/last.pth ('auto', the default when given alone) or a checkpoint",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in the run folder (its checkpoints and logs)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     p.set_defaults(func=_train)
 
@@ -30,7 +35,7 @@ def _train(args: argparse.Namespace) -> int:
     from reidkit.config import load_config
 
     cfg = load_config(args.config, args.overrides, sub_working_dir=args.sub_working_dir)
-    launch_training(cfg, resume=args.resume)
+    launch_training(cfg, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 
