@@ -50,8 +50,14 @@ def sibling_runs(run_dir: Path) -> list[str]:
 
 def check_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> None:
     """Refuse to start over a started run, or to resume one that does not exist."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: the run folder is a file; choose another working_dir")
+    for folder in (run_dir, *run_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(
+                    f"{folder}: is a file, not a folder; working_dir / sub_working_dir must "
+                    "name a folder"
+                )
+            break
     started = is_started(run_dir)
     if resume == "auto" and not started:
         others = sibling_runs(run_dir)

@@ -43,6 +43,17 @@ def _faiss() -> Any:
     return faiss
 
 
+def check_finite(feats: np.ndarray, what: str) -> None:
+    """``DataError`` naming the first row with a NaN / inf value (a broken model or file)."""
+    bad = ~np.isfinite(feats).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{what}: {int(bad.sum())} row(s) hold NaN or inf values (first: row {first}); "
+            "they cannot be searched (check the model or the features file)"
+        )
+
+
 class GalleryIndex:
     """Gallery embeddings (+ their paths and ids) that answer k-nearest-neighbour queries."""
 
@@ -88,6 +99,7 @@ class GalleryIndex:
                 f"{source}: embeddings have D={features.dim} but the index holds D={self.dim}; "
                 "extract them with the same model"
             )
+        check_finite(features.feats, str(features.meta.get("source", "gallery features")))
         x = self._prepare(features.feats)
         if self.kind == "exact":
             self._feats.append(x)
@@ -151,7 +163,10 @@ class GalleryIndex:
             )
         if not len(self):
             raise DataError("the index is empty; add gallery features first")
-        k = max(1, min(int(k), len(self)))
+        if int(k) < 1:
+            raise DataError(f"-k {k}: the number of results per query must be at least 1")
+        check_finite(q, "query features")
+        k = min(int(k), len(self))
         if self.kind == "exact":
             return self._exact(q, k)
         if self.kind != "flat":

@@ -180,7 +180,8 @@ class Trainer:
             self._check_finite(total)
         if self._log_histograms and self.runlog.writer is not None:
             norms = outputs["feature"].detach().float().norm(dim=1).cpu()
-            self.runlog.writer.add_histogram("feature_norm", norms, self.state.iteration)
+            if bool(torch.isfinite(norms).all()):  # TensorBoard refuses inf / NaN histograms
+                self.runlog.writer.add_histogram("feature_norm", norms, self.state.iteration)
         self.optimizer.zero_grad(set_to_none=True)
         if self.loss_optimizer is not None:
             self.loss_optimizer.zero_grad(set_to_none=True)

@@ -48,7 +48,13 @@ class SkipLog:
             get_logger().warning(line)
 
 
-def require_nonempty(records: list, folder: Path, what: str) -> None:
-    """``DataError`` naming ``folder`` when a split ended up with no usable image."""
+def require_nonempty(records: list, folder: Path, what: str, skips: SkipLog | None = None) -> None:
+    """``DataError`` naming ``folder`` when a split ended up with no usable image, with the
+    reasons files were skipped (a wrong name pattern, empty files ...) when there are any."""
     if not records:
-        raise DataError(f"{folder}: the {what} split has no usable images")
+        why = ""
+        if skips is not None and skips.total:
+            why = "; " + "; ".join(skips.lines())
+        elif not Path(folder).exists():
+            why = "; the folder does not exist"
+        raise DataError(f"{folder}: the {what} split has no usable images{why}")

@@ -101,9 +101,9 @@ def load_custom(root: str | Path) -> ReidDataset:
         gallery = _given_split(g_dirs, test_pid, root, skips)
     else:
         query, gallery = _split_test(test_dirs, test_pid, root, skips)
-    require_nonempty(train, root, "train")
+    require_nonempty(train, root, "train", skips)
     for split, recs in (("query", query), ("gallery", gallery)):
-        require_nonempty(recs, root, split)
+        require_nonempty(recs, root, split, skips)
     skips.warn()
     return ReidDataset(
         "custom",
@@ -134,7 +134,7 @@ def load_imagefolder(root: str | Path) -> ReidDataset:
             continue
         val += [Record(p, index[d.name], 0) for p, _ in _images(root, d, skips)]
     train = [Record(r.path, r.pid, 0) for r in train]
-    require_nonempty(val, root / "val", "val (query)")
+    require_nonempty(val, root / "val", "val (query)", skips)
     skips.warn()
     return ReidDataset(
         "imagefolder",

@@ -71,7 +71,7 @@ def load_msmt17(root: str | Path) -> ReidDataset:
         ("query", query, "query"),
         ("gallery", gallery, "gallery"),
     ):
-        require_nonempty(records, root / MSMT_LISTS[lst], split)
+        require_nonempty(records, root / MSMT_LISTS[lst], split, skips)
     skips.warn()
     train, mapping = relabel(sorted(set(train), key=lambda r: r.path))
     return ReidDataset(
@@ -115,7 +115,7 @@ def load_veri776(root: str | Path) -> ReidDataset:
     splits = {}
     for split, folder in VERI_SPLITS.items():
         splits[split] = read_market_split(root, folder, skips, keep_junk=split != "train")
-        require_nonempty(splits[split], root / folder, split)
+        require_nonempty(splits[split], root / folder, split, skips)
     skips.warn()
     train, mapping = relabel(splits["train"])
     return ReidDataset(

@@ -60,7 +60,7 @@ def load_market(root: str | Path, name: str = "market1501") -> ReidDataset:
     query = read_market_split(root, MARKET_SPLITS["query"], skips, keep_junk=True)
     gallery = read_market_split(root, MARKET_SPLITS["gallery"], skips, keep_junk=True)
     for split, records in (("train", train), ("query", query), ("gallery", gallery)):
-        require_nonempty(records, root / MARKET_SPLITS[split], split)
+        require_nonempty(records, root / MARKET_SPLITS[split], split, skips)
     skips.warn()
     train, mapping = relabel(train)
     return ReidDataset(
