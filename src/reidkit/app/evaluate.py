@@ -27,7 +27,7 @@ from reidkit.config import Config, load_config
 from reidkit.data import build_dataset, build_test_loader
 from reidkit.data.images import decode_rgb
 from reidkit.deploy.embedder import Embedder
-from reidkit.deploy.features_io import load_features
+from reidkit.deploy.features_io import load_features, open_npz
 from reidkit.evaluation.builtins import evaluate_features
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.registry import get_evaluator, run_evaluator
@@ -70,7 +70,7 @@ def load_feature_file(path: Path, gallery: str | Path | None = None) -> FeatureS
         arrays = dict(zip(FEATURE_KEYS, values, strict=True))
     else:
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with open_npz(path, "an evaluation features file (.npz)") as data:
                 missing = [k for k in FEATURE_KEYS if k not in data]
                 if missing:
                     hint = " (a `reidkit extract` file: pass the gallery with --gallery)"

@@ -164,8 +164,10 @@ def decode_records(
     bar.close()
     kept = ok.nonzero().flatten().tolist()
     if failures:
+        shown = "; ".join(why for _, why in failures[:3])
+        more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
         get_logger().warning(
-            f"skipped {len(failures)} image(s) that cannot be decoded; first: {failures[0][1]}"
+            f"skipped {len(failures)} image(s) that cannot be decoded: {shown}{more}"
         )
         out = out[ok]
         if pin_memory:

@@ -68,13 +68,22 @@ def save_features(features: Features, path: Union[str, Path]) -> Path:
     return path
 
 
+def open_npz(path: Union[str, Path], what: str) -> Any:
+    """``np.load`` of an .npz archive (arrays only, never pickles); ``DataError`` naming the
+    file and ``what`` was expected when it holds a single array instead."""
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: a single array, not {what}")
+    return loaded
+
+
 def load_features(path: Union[str, Path]) -> Features:
     """Read a features file; ``DataError`` naming the file when it is missing or not ours."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: features file not found")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_npz(path, "a reidkit features file (.npz with 'feats' and 'paths')") as data:
             if "feats" not in data or "paths" not in data:
                 raise DataError(
                     f"{path}: not a reidkit features file (needs 'feats' and 'paths', has "

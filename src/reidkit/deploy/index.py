@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from reidkit import __version__
-from reidkit.deploy.features_io import Features
+from reidkit.deploy.features_io import Features, open_npz
 from reidkit.evaluation.metrics import pairwise_distance
 from reidkit.utils.choices import INDEX_KINDS
 from reidkit.utils.errors import DataError
@@ -283,7 +283,7 @@ class GalleryIndex:
                 max_train=info.get("max_train", 0),
             )
             index.nprobe = int(info.get("nprobe", 16))
-            with np.load(path / "meta.npz", allow_pickle=False) as meta:
+            with open_npz(path / "meta.npz", "a reidkit index's meta.npz") as meta:
                 index.paths = [str(p) for p in meta["paths"]]
                 has_ids = "pids" in meta
                 index.pids = [meta["pids"]] if has_ids else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,11 @@ def _train(args: argparse.Namespace) -> int:
     from reidkit.app.launch import launch_training
     from reidkit.config import load_config
 
-    cfg = load_config(args.config, args.overrides, sub_working_dir=args.sub_working_dir)
+    overrides = list(args.overrides)
+    if args.resume and "=" in args.resume and not Path(args.resume).exists():
+        overrides.insert(0, args.resume)  # `--resume key=value`: an override, not a file
+        args.resume = "auto"
+    cfg = load_config(args.config, overrides, sub_working_dir=args.sub_working_dir)
     launch_training(cfg, resume=args.resume, overwrite=args.overwrite)
     return 0
 
