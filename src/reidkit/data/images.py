@@ -25,7 +25,7 @@ def _why(error: BaseException) -> str:
     if isinstance(error, Image.UnidentifiedImageError):
         return "not a known image format"
     if isinstance(error, Image.DecompressionBombError):
-        return "a decompression bomb"
+        return "over the pixel limit: a decompression bomb?"
     return first_line(error)
 
 
