@@ -92,7 +92,8 @@ def test_market_writer_logs_ranked_lists(eval_cfg, tmp_path: Path) -> None:
         )
     )
     with SummaryWriter(tmp_path / "tb") as writer:
-        log_ranked_lists(writer, ds, qf, gf, ids, eval_cfg.evaluation_params, epoch=3)
+        records = (ds.query, ds.gallery)
+        log_ranked_lists(writer, ds.source, records, qf, gf, ids, eval_cfg.evaluation_params, 3)
     acc = EventAccumulator(str(tmp_path / "tb")).Reload()
     images = acc.Images("eval/ranked_lists")
     assert len(images) == 1 and images[0].step == 3 and images[0].width > 8 * THUMB_W
