@@ -75,9 +75,7 @@ _R101 = {"MODEL.BACKBONE.DEPTH": "101x"}
 PRESETS: dict[str, dict[str, Any]] = {
     "bot_r50": _BOT,
     "bot_r50_ibn": {**_BOT, **_IBN},
-    "bot_r101_ibn": {**_BOT, **_IBN, **_R101},
     "agw_r50": _AGW,
-    "agw_r50_ibn": {**_AGW, **_IBN},
     "sbs_r50": _SBS,
     "sbs_r50_ibn": {**_SBS, **_IBN},
     "sbs_r101_ibn": {**_SBS, **_IBN, **_R101},
