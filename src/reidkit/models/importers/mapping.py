@@ -104,6 +104,8 @@ def map_state(
     unmatched / missing keys or a shape that does not fit.
     """
     out: dict[str, torch.Tensor] = {}
+    misfits: list[str] = []
+    misfit_targets: set[str] = set()
     for key, value in state.items():
         why = next((r for p, r in (drop or {}).items() if key.startswith(p)), None)
         if why is not None:
@@ -112,26 +114,27 @@ def map_state(
         target = next((t for t in (r.apply(key) for r in rules) if t is not None), None)
         if target is None or target not in own or target in out:
             report.unmatched.append(key)
-            continue
-        if not _fits(value, own[target].shape):
-            raise SourceMismatchError(
-                f"{report.checkpoint}: tensor {key} has shape {tuple(value.shape)} but "
-                f"{report.source} puts it in {target} of shape {tuple(own[target].shape)}; "
-                "is the checkpoint of another architecture or width?"
+        elif not _fits(value, own[target].shape):
+            misfit_targets.add(target)
+            misfits.append(
+                f"tensor {key} has shape {tuple(value.shape)} but {report.source} puts it in "
+                f"{target} of shape {tuple(own[target].shape)}"
             )
-        out[target] = value.reshape(own[target].shape).to(own[target].dtype)
-        report.mapped.append((key, target))
+        else:
+            out[target] = value.reshape(own[target].shape).to(own[target].dtype)
+            report.mapped.append((key, target))
     for key, value in own.items():
         if key not in out and key.endswith("num_batches_tracked"):
             out[key] = torch.zeros_like(value)
             report.filled.append(key)
-    report.missing = [k for k in own if k not in out]
-    check_complete(report)
+    report.missing = [k for k in own if k not in out and k not in misfit_targets]
+    check_complete(report, misfits)
     return out
 
 
-def check_complete(report: ImportReport) -> None:
-    """Raise ``SourceMismatchError`` naming the first unmatched / missing keys, if any."""
+def check_complete(report: ImportReport, misfits: list[str] = ()) -> None:
+    """Raise ``SourceMismatchError`` naming the first unmatched keys, else the first reidkit
+    tensors nothing was mapped onto, else the first shape that does not fit."""
     if report.unmatched:
         raise SourceMismatchError(
             f"{report.checkpoint}: {len(report.unmatched)} checkpoint keys match nothing in "
@@ -142,4 +145,10 @@ def check_complete(report: ImportReport) -> None:
         raise SourceMismatchError(
             f"{report.checkpoint}: {report.source} expects tensors the checkpoint lacks (reidkit "
             f"{_named(report.missing)}); is it a checkpoint of another architecture?"
+        )
+    if misfits:
+        raise SourceMismatchError(
+            f"{report.checkpoint}: {misfits[0]}"
+            + (f" (+{len(misfits) - 1} more)" if len(misfits) > 1 else "")
+            + "; is the checkpoint of another architecture or width?"
         )

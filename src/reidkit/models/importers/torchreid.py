@@ -93,10 +93,11 @@ def torchreid_plan(arch: str, state: dict[str, torch.Tensor]) -> ImportPlan:
         "classifier": "softmax",
         "classifier_bias": True,
     }
-    if has_fc and "fc.0.weight" in state:
+    if has_fc:  # its width from the checkpoint (torchreid's feature_dim / fc_dims)
+        fc = state.get("fc.0.weight")
         mp.update(
             neck="embedding",
-            embedding_dim=int(state["fc.0.weight"].shape[0]),
+            embedding_dim=int(fc.shape[0]) if fc is not None and fc.ndim == 2 else 512,
             neck_bias=True,
             neck_relu=True,
         )
