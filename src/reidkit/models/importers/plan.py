@@ -35,6 +35,7 @@ class ImportPlan:
     fixed: dict[str, torch.Tensor] = field(default_factory=dict)
     ignore: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    size_note: str = ""  # said when the user did not set img_h / img_w
 
 
 def refuse(source: str, what: str) -> UnsupportedSourceError:

@@ -125,17 +125,9 @@ def build_import(
     model = build_model(cfg, plan.num_classes if keep_classifier else 1)
     own = model.state_dict()
     report = ImportReport(source=plan.source, checkpoint=str(ckpt.path), notes=list(plan.notes))
-    drop = dict(plan.ignore)
-    targets = {k: v for k, v in own.items() if k not in plan.fixed}
-    if not keep_classifier:
-        why = "--drop-classifier" if drop_classifier else "no identities in the checkpoint"
-        drop.update(
-            {
-                p: f"identity classifier ({why}); retrieval does not use it"
-                for p in plan.classifier_prefixes
-            }
-        )
-        targets = {k: v for k, v in targets.items() if not k.startswith("classifier.")}
+    if plan.size_note and not any(o.startswith(("img_h=", "img_w=")) for o in overrides):
+        report.notes.append(plan.size_note)
+    drop, targets = _targets(plan, own, keep_classifier, drop_classifier)
     state = map_state(ckpt.state, plan.rules, targets, report, drop)
     for key, value in own.items():
         if key.startswith("classifier.") and key not in state:
@@ -150,6 +142,21 @@ def build_import(
         )
     model.load_state_dict(state)
     return model.eval(), cfg, report
+
+
+def _targets(
+    plan: ImportPlan, own: dict[str, torch.Tensor], keep_classifier: bool, asked: bool
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Source prefixes to leave out (with why) and the reidkit tensors the mapping must fill
+    (all but the plan's fixed ones and, when it is left out, the classifier)."""
+    drop = dict(plan.ignore)
+    targets = {k: v for k, v in own.items() if k not in plan.fixed}
+    if not keep_classifier:
+        why = "--drop-classifier" if asked else "no identities in the checkpoint"
+        reason = f"identity classifier ({why}); retrieval does not use it"
+        drop.update({p: reason for p in plan.classifier_prefixes})
+        targets = {k: v for k, v in targets.items() if not k.startswith("classifier.")}
+    return drop, targets
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

@@ -118,9 +118,9 @@ def torchreid_plan(arch: str, state: dict[str, torch.Tensor]) -> ImportPlan:
         classifier_prefixes=("classifier.",),
         num_classes=int(cls.shape[0]) if cls is not None and cls.ndim == 2 else 0,
         notes=[
-            "torchreid resizes with PIL bilinear; reidkit with antialiased bilinear (the same "
-            "filter; crops already at the input size are unchanged)",
-            "torchreid does not record the input size: img_h / img_w are its default 256x128 "
-            "unless given (e.g. img_h=384)",
+            "torchreid resizes with PIL bilinear; reidkit's antialiased bilinear matches it up "
+            "to rounding (crops already at the input size are not resized)"
         ],
+        size_note="torchreid does not record the input size: img_h / img_w are its default "
+        "256x128; pass img_h=... img_w=... if the model was trained at another size",
     )
