@@ -144,10 +144,10 @@ def reidkit_embeddings(run: Path, images: list[str]) -> np.ndarray:
     """
     from reidkit.deploy import Embedder
     from reidkit.deploy.preprocess import load_image, preprocess_images
-    from reidkit.engine.checkpoint import load_model_from_checkpoint
     from reidkit.evaluation.features import embed_batch
+    from reidkit.models.checkpoint import restore
 
-    model, cfg = load_model_from_checkpoint(run / "best.pth")
+    model, cfg = restore(run)
     if not cfg.data.flip_test:
         return Embedder.from_checkpoint(run).embed(images)
     d = cfg.data

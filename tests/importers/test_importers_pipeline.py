@@ -24,8 +24,8 @@ from reidkit.cli import main
 from reidkit.data import Record, build_test_loader
 from reidkit.data.sources import FolderSource
 from reidkit.deploy import Embedder
-from reidkit.engine.checkpoint import load_model_from_checkpoint
 from reidkit.evaluation.features import extract_features
+from reidkit.models.checkpoint import restore
 
 SIZE = (f"img_h={IMG_H}", f"img_w={IMG_W}")
 
@@ -89,7 +89,7 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("name", ["torchreid", "fastreid"])
 def test_eval_pipeline_gives_the_source_embeddings(name, imported, images) -> None:
     run, reference = imported[name]
-    model, cfg = load_model_from_checkpoint(run / "best.pth")
+    model, cfg = restore(run)
     folder = Path(images[0]).parent
     records = [Record(Path(p).name, 0, 0) for p in images]
     loader = build_test_loader(cfg, records, FolderSource(folder), "cpu")

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from reidkit.utils.errors import CheckpointError
+from reidkit.utils.errors import CheckpointError, first_line
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 
@@ -44,11 +44,9 @@ def read_source_checkpoint(path: str | Path) -> SourceCheckpoint:
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for foreign files
-        text = str(e).strip()
-        first = text.splitlines()[0][:200] if text else type(e).__name__
         raise CheckpointError(
-            f"{path}: cannot be read with torch.load(weights_only=True) ({first}); save just "
-            "the weights, e.g. torch.save({'state_dict': model.state_dict()}, 'model.pth')"
+            f"{path}: cannot be read with torch.load(weights_only=True) ({first_line(e)}); save "
+            "just the weights, e.g. torch.save({'state_dict': model.state_dict()}, 'model.pth')"
         ) from None
     state, wrapper = _unwrap(obj, path)
     others = sorted(str(k) for k in obj if k != wrapper) if wrapper else []

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from reidkit.config import Config, apply_overrides, save_config, validate_config
-from reidkit.models.checkpoint import save_checkpoint
 from reidkit.models.build import build_model
+from reidkit.models.checkpoint import save_checkpoint
 from reidkit.models.importers.fastreid import PRESETS, fastreid_plan, load_fastreid_config
 from reidkit.models.importers.mapping import ImportReport, map_state
 from reidkit.models.importers.plan import ImportPlan, UnsupportedSourceError
