@@ -78,6 +78,9 @@ def randomise(model: torch.nn.Module, train_forward) -> None:
             if m.track_running_stats:
                 m.running_mean.add_(torch.empty_like(m.running_mean).uniform_(-0.02, 0.02))
                 m.running_var.mul_(torch.empty_like(m.running_var).uniform_(0.95, 1.05))
+                # a floor: a channel nearly constant over the few calibration images would
+                # otherwise blow other inputs (export's random parity images) up
+                m.running_var.clamp_(min=0.1 * float(m.running_var.mean()))
 
 
 def run_torchreid(job: dict, out: Path) -> dict:

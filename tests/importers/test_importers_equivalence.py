@@ -25,8 +25,9 @@ from reidkit.models.importers import supported_sources
 SIZE = (f"img_h={IMG_H}", f"img_w={IMG_W}")
 TORCHREID = {
     "osnet": ["osnet_x1_0", "osnet_x0_75", "osnet_x0_5", "osnet_x0_25"],
-    "resnet": ["resnet18", "resnet34", "resnet50", "resnet101", "resnet50_fc512"],
+    "resnet": ["resnet18", "resnet50", "resnet50_fc512"],
 }
+TORCHREID_BIG = ["resnet34", "resnet101"]
 FASTREID = {"bot": ["bot_r50", "bot_r50_ibn", "agw_r50"], "sbs": ["sbs_r50", "sbs_r50_ibn"]}
 FASTREID_BIG = ["sbs_r101_ibn"]
 
@@ -49,15 +50,14 @@ def _compare(jobs, sources, overrides, site, images, tmp_path) -> list[tuple[str
 
 def test_every_supported_source_has_an_equivalence_test() -> None:
     tested = {f"torchreid:{a}" for group in TORCHREID.values() for a in group}
+    tested |= {f"torchreid:{a}" for a in TORCHREID_BIG}
     tested |= {f"fastreid:{p}" for group in FASTREID.values() for p in group}
     tested |= {f"fastreid:{p}" for p in FASTREID_BIG}
     assert tested == set(supported_sources())
 
 
-@pytest.mark.parametrize("group", sorted(TORCHREID))
-def test_torchreid_checkpoints_embed_identically(group, thirdparty_site, images, tmp_path):
-    archs = TORCHREID[group]
-    jobs = [
+def _torchreid_jobs(archs: list[str], images: list[str], tmp_path: Path) -> list[dict]:
+    return [
         {
             "framework": "torchreid",
             "arch": arch,
@@ -71,9 +71,21 @@ def test_torchreid_checkpoints_embed_identically(group, thirdparty_site, images,
         }
         for i, arch in enumerate(archs)
     ]
-    _check(
-        _compare(jobs, [f"torchreid:{a}" for a in archs], SIZE, thirdparty_site, images, tmp_path)
-    )
+
+
+@pytest.mark.parametrize("group", sorted(TORCHREID))
+def test_torchreid_checkpoints_embed_identically(group, thirdparty_site, images, tmp_path):
+    archs = TORCHREID[group]
+    sources = [f"torchreid:{a}" for a in archs]
+    jobs = _torchreid_jobs(archs, images, tmp_path)
+    _check(_compare(jobs, sources, SIZE, thirdparty_site, images, tmp_path))
+
+
+@pytest.mark.slow
+def test_torchreid_deeper_resnets_embed_identically(thirdparty_site, images, tmp_path):
+    sources = [f"torchreid:{a}" for a in TORCHREID_BIG]
+    jobs = _torchreid_jobs(TORCHREID_BIG, images, tmp_path)
+    _check(_compare(jobs, sources, SIZE, thirdparty_site, images, tmp_path))
 
 
 def _preset_jobs(presets: list[str], images: list[str], tmp_path: Path) -> list[dict]:

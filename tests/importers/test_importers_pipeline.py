@@ -28,15 +28,21 @@ from reidkit.evaluation.features import extract_features
 from reidkit.models.checkpoint import restore
 
 SIZE = (f"img_h={IMG_H}", f"img_w={IMG_W}")
+SMALL_FASTREID = [
+    *("MODEL.BACKBONE.DEPTH", "18x", "MODEL.BACKBONE.FEAT_DIM", "512"),
+    *("MODEL.HEADS.POOL_LAYER", "GeneralizedMeanPoolingP", "MODEL.HEADS.NUM_CLASSES", "4"),
+    *("MODEL.PIXEL_MEAN", "[110.0, 115.0, 105.0]", "MODEL.PIXEL_STD", "[62.0, 58.0, 60.0]"),
+    *("TEST.FLIP.ENABLED", "True"),
+]
 
 
 @pytest.fixture(scope="module")
 def imported(thirdparty_site, images, tmp_path_factory) -> dict[str, tuple[Path, np.ndarray]]:
-    """A torchreid OSNet and a fast-reid SBS (non-local, GeM, 0..255 normalisation, flip
-    test on) imported as runs, with the embeddings their frameworks give for ``images``."""
+    """A torchreid OSNet and a fast-reid ResNet-18 (GeM, own 0..255 normalisation, flip test
+    on) imported as runs, with the embeddings their frameworks give for ``images``."""
     tmp = tmp_path_factory.mktemp("pipeline")
     recipes = write_recipes(tmp / "configs")
-    opts = ["INPUT.SIZE_TEST", f"[{IMG_H}, {IMG_W}]", "MODEL.HEADS.NUM_CLASSES", "4"]
+    opts = [*SMALL_FASTREID, "INPUT.SIZE_TEST", f"[{IMG_H}, {IMG_W}]"]
     jobs = [
         {
             "framework": "torchreid",
@@ -50,8 +56,8 @@ def imported(thirdparty_site, images, tmp_path_factory) -> dict[str, tuple[Path,
         },
         {
             "framework": "fastreid",
-            "yaml": str(recipes / PRESET_FILES["sbs_r50"]),
-            "opts": [*opts, "TEST.FLIP.ENABLED", "True"],
+            "yaml": str(recipes / "Base-bagtricks.yml"),
+            "opts": opts,
             "dump_config": True,
             "out": str(tmp / "fr"),
             "images": images,
@@ -121,14 +127,31 @@ def test_export_and_embedders_of_an_imported_torchreid_run(imported, images) -> 
     assert max_abs_diff(Embedder.from_checkpoint(run).embed(images), reference) <= TOLERANCE
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the dynamo exporter (antialiased resize in the graph) takes ~30 s
 def test_export_of_an_imported_fastreid_run_normalises_in_graph(imported, images, tmp_path):
-    """SBS: non-local blocks and GeM through the exporter; 0..255 normalisation inside the
-    graph (uint8 input) recorded in the metadata."""
+    """0..255 normalisation inside the graph (uint8 input), recorded in the metadata."""
     run, _ = imported["fastreid"]
-    out = tmp_path / "sbs_uint8.onnx"
+    out = tmp_path / "uint8.onnx"
     assert main(["export", str(run), "--preprocess", "uint8-nhwc", "--out", str(out)]) == 0
     embedder = Embedder.from_onnx(out)
-    assert embedder.pixel_range == 255.0 and embedder.mean == (123.675, 116.28, 103.53)
+    assert embedder.pixel_range == 255.0 and embedder.mean == (110.0, 115.0, 105.0)
     ref = Embedder.from_checkpoint(run).embed(images)  # no flip: deployed models embed as given
     _onnx_close(out, images, ref)
+
+
+@pytest.mark.slow
+def test_export_of_an_imported_agw_run(thirdparty_site, images, tmp_path) -> None:
+    """AGW: non-local blocks and GeM of an imported ResNet-50 through the exporter."""
+    recipes = write_recipes(tmp_path / "configs")
+    job = {
+        "framework": "fastreid",
+        "yaml": str(recipes / PRESET_FILES["agw_r50"]),
+        "opts": ["INPUT.SIZE_TEST", f"[{IMG_H}, {IMG_W}]", "MODEL.HEADS.NUM_CLASSES", "4"],
+        "out": str(tmp_path / "agw"),
+        "images": images,
+        "seed": 5,
+    }
+    (result,) = run_harness(thirdparty_site, [job], tmp_path)
+    run = import_run("fastreid:agw_r50", result["checkpoint"], tmp_path / "run", *SIZE)
+    assert main(["export", str(run)]) == 0
+    _onnx_close(run / "model.onnx", images, result["embeddings"])
