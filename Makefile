@@ -43,4 +43,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_train.py --quick
 
 clean:
-	rm -rf $(VENV) runs data/demo_synth .pytest_cache
+	rm -rf $(VENV) runs data/demo_synth .pytest_cache .thirdparty

@@ -122,7 +122,7 @@ def test_extras_are_per_image_deterministic_and_in_range() -> None:
         b = aug(x, torch.Generator().manual_seed(4))
         assert torch.equal(a, b), kw
         plain = normalize_uint8(x)
-        changed = [not torch.equal(a[i], plain[i]) for i in range(12)]
+        changed = [not torch.allclose(a[i], plain[i], atol=1e-5) for i in range(12)]
         assert sum(changed) >= 6, kw
         assert len({tuple(o.flatten()[::29].tolist()) for o in a}) > 3, kw
 

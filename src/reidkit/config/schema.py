@@ -92,11 +92,36 @@ class ModelParams(Section):
 
     backbone: str = Field("resnet50", description="Backbone name; `reidkit models` lists them.")
     last_stride: Literal[1, 2] = Field(1, description="Stride of the last stage (BoT uses 1).")
-    pooling: str = Field("avg", description="avg | max | gem | gem_avg.")
+    pooling: str = Field("avg", description="avg | max | gem | gem_avg | avg_max.")
     neck: str = Field("bnneck", description="none | bnneck | embedding.")
     embedding_dim: int = Field(0, ge=0, description="Size of the embedding neck (0 = native).")
+    neck_bias: bool = Field(
+        False, description="Give the embedding neck's Linear a bias (torchreid's fc layers)."
+    )
+    neck_relu: bool = Field(
+        False, description="End the neck with a ReLU (torchreid's fc layers: Linear, BN, ReLU)."
+    )
     classifier: str = Field(
         "softmax", description="softmax | am_softmax (cosface) | arcface | circle."
+    )
+    classifier_bias: bool = Field(
+        False, description="Give the softmax classifier a bias (torchreid's classifiers)."
+    )
+    stem_pool: Literal["padded", "ceil"] = Field(
+        "padded",
+        description="Stem max-pool of ResNets: padded (pad 1, torchvision) or ceil (no padding, "
+        "output size rounded up: fast-reid, the original Caffe ResNet).",
+    )
+    non_local: list[int] = Field(
+        default_factory=list,
+        description="Non-local blocks per ResNet stage, after each stage's last blocks, e.g. "
+        "[0, 2, 3, 0] (AGW / fast-reid SBS); [] = none.",
+    )
+    non_local_inter: int = Field(
+        0,
+        ge=0,
+        description="Channels of the non-local projections; 0 = half the stage's channels "
+        "(the paper), 1 = AGW's and fast-reid's released code.",
     )
     scale: float = Field(30.0, gt=0, description="Logit scale of margin classifiers.")
     margin: float = Field(0.35, ge=0, description="Margin of margin classifiers.")
@@ -164,7 +189,38 @@ class DataParams(Section):
     )
     num_workers: int = Field(2, ge=0, description="Decode workers.")
     flip_test: bool = Field(False, description="Average features of image and mirror at test.")
+    mean: tuple[float, float, float] = Field(
+        (0.485, 0.456, 0.406),
+        description="Per-channel (RGB) mean subtracted from images in 0..pixel_range "
+        "(default: ImageNet's, for pixel_range 1).",
+    )
+    std: tuple[float, float, float] = Field(
+        (0.229, 0.224, 0.225),
+        description="Per-channel (RGB) std images are divided by after the mean.",
+    )
+    pixel_range: Literal[1, 255] = Field(
+        1,
+        description="Pixel scale mean / std apply to: 1 = images divided by 255 first "
+        "(torchvision, torchreid), 255 = raw 0..255 values (fast-reid's PIXEL_MEAN / "
+        "PIXEL_STD). The arithmetic follows those frameworks exactly.",
+    )
     test_batch_size: int = Field(128, gt=0, description="Batch size of feature extraction.")
+
+    @field_validator("std")
+    @classmethod
+    def _positive_std(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(x <= 0 for x in v):
+            raise ValueError(f"every std must be > 0, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _units(self) -> DataParams:
+        if self.pixel_range == 255 and max(self.std) <= 1:
+            raise ValueError(
+                f"std {list(self.std)} looks like 0..1 units but pixel_range is 255; give mean "
+                "and std in 0..255 units (e.g. std [58.395, 57.12, 57.375]) or pixel_range 1"
+            )
+        return self
 
 
 class EvaluationParams(Section):

@@ -40,22 +40,33 @@ class AugmentParams:
     ew: torch.Tensor
 
 
-def normalize_uint8(images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """uint8 NCHW -> float32 NCHW normalised (x/255 - mean) / std.
+def normalize_uint8(
+    images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD, pixel_range: float = 1.0
+) -> torch.Tensor:
+    """uint8 NCHW -> float32 NCHW ``(x / (255 / pixel_range) - mean) / std``.
 
-    On the CPU this is one numpy pass per image (no thread pool); elsewhere torch ops.
+    ``pixel_range`` 1 is torchvision's ToTensor + Normalize (mean / std in 0..1 units),
+    255 normalises the raw 0..255 values (fast-reid's PIXEL_MEAN / PIXEL_STD). The float32
+    operations are the ones those frameworks run, in their order, so the result is
+    bit-identical to theirs. On the CPU this is numpy, one image at a time (no thread pool);
+    elsewhere torch ops.
     """
+    divisor = 255.0 / float(pixel_range)
     if images.device.type != "cpu":
-        scale, shift = _affine(mean, std, images.device)
-        return images.float().mul_(scale).add_(shift)
+        m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+        s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+        return images.float().div_(divisor).sub_(m).div_(s)
     c = images.shape[1]
-    m, s = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-    scale, shift = (1.0 / (255.0 * s)).reshape(c, 1, 1), (-m / s).reshape(c, 1, 1)
+    m = np.asarray(mean, np.float32).reshape(c, 1, 1)
+    s = np.asarray(std, np.float32).reshape(c, 1, 1)
+    d = np.float32(divisor)
     src = images.numpy()
     out = np.empty(src.shape, dtype=np.float32)
     for b in range(src.shape[0]):
-        np.multiply(src[b], scale, out=out[b])
-        out[b] += shift
+        out[b] = src[b]
+        np.divide(out[b], d, out=out[b])
+        np.subtract(out[b], m, out=out[b])
+        np.divide(out[b], s, out=out[b])
     return torch.from_numpy(out)
 
 

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from reidkit.data.augment import BatchAugment, normalize_uint8
+from reidkit.data.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, normalize_uint8
 from reidkit.data.decode import decode_records, iterate_decoded, single_threaded
 from reidkit.data.records import ImageSource, Record, ReidDataset
 from reidkit.data.samplers import PKSampler, RandomBatchSampler
@@ -261,12 +261,16 @@ class TestLoader:
         cache: str = "none",
         num_workers: int = 2,
         progress: bool = False,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        pixel_range: float = 1.0,
     ) -> None:
         self.device = torch.device(device)
         self.batch_size = batch_size
         # after a pass: for each row of its output, the index of its record in ``records``
         # (images that cannot be decoded are skipped, so rows and records can differ)
         self.delivered: list[int] = []
+        self.mean, self.std, self.pixel_range = tuple(mean), tuple(std), float(pixel_range)
         make: Callable[[], _ImageStore] = lambda: _ImageStore(  # noqa: E731
             records, source, height, width, self.device, cache, num_workers, progress
         )
@@ -311,12 +315,14 @@ class TestLoader:
         for images, rows, delivered in staged:
             x = _to_device(images, rows, self.device)
             self.delivered += [self.store.kept[i] for i in delivered.tolist()]
-            yield Batch(normalize_uint8(x), self.pids[delivered], self.camids[delivered])
+            x = normalize_uint8(x, self.mean, self.std, self.pixel_range)
+            yield Batch(x, self.pids[delivered], self.camids[delivered])
 
 
 def augment_from_config(cfg: Any) -> BatchAugment:
     """The ``BatchAugment`` of ``cfg.data_augmentation``."""
     a = cfg.data_augmentation
+    unit_mean = tuple(v / cfg.data.pixel_range for v in cfg.data.mean)  # 0..1 units
     return BatchAugment(
         mirror=a.mirror,
         flip_prob=a.flip_prob,
@@ -325,6 +331,9 @@ def augment_from_config(cfg: Any) -> BatchAugment:
         color_jitter=a.color_jitter,
         random_patch=a.random_patch,
         auto_augment=a.auto_augment,
+        erase_value=unit_mean,
+        mean=unit_mean,
+        std=tuple(v / cfg.data.pixel_range for v in cfg.data.std),
     )
 
 
@@ -365,4 +374,7 @@ def build_test_loader(
         cache=cfg.data.cache,
         num_workers=cfg.data.num_workers,
         progress=cfg.progress,
+        mean=cfg.data.mean,
+        std=cfg.data.std,
+        pixel_range=cfg.data.pixel_range,
     )

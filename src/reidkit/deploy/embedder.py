@@ -57,6 +57,7 @@ class Embedder:
         batch_size: int = 32,
         device: Union[str, torch.device] = "cpu",
         name: str = "model",
+        pixel_range: float = 1.0,
     ) -> None:
         if batch_size < 1:
             raise DataError(f"batch_size = {batch_size} is not valid: expected >= 1")
@@ -66,6 +67,7 @@ class Embedder:
         self.input_format = input_format
         self.mean, self.std = tuple(mean), tuple(std)
         self.antialias = bool(antialias)
+        self.pixel_range = float(pixel_range)
         self.distance = distance
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
@@ -101,6 +103,7 @@ class Embedder:
             input_format=info.input_format,
             mean=info.mean,
             std=info.std,
+            pixel_range=info.pixel_range,
             antialias=info.antialias,
             distance=info.distance,
             batch_size=batch_size,
@@ -121,6 +124,7 @@ class Embedder:
         std: Sequence[float] = IMAGENET_STD,
         antialias: bool = True,
         batch_size: int = 32,
+        pixel_range: float = 1.0,
     ) -> Embedder:
         """A PyTorch embedder around an eval-mode model mapping float NCHW to (B, D)."""
         device = torch.device(device)
@@ -143,6 +147,7 @@ class Embedder:
             input_format="torch",
             mean=mean,
             std=std,
+            pixel_range=pixel_range,
             antialias=antialias,
             distance=distance,
             batch_size=batch_size,
@@ -168,6 +173,9 @@ class Embedder:
             device=device,
             distance=cfg.evaluation_params.distance,
             l2norm=l2norm,
+            mean=cfg.data.mean,
+            std=cfg.data.std,
+            pixel_range=cfg.data.pixel_range,
             batch_size=batch_size,
         )
         emb.name = str(ckpt)
@@ -193,7 +201,14 @@ class Embedder:
             return np.empty((0, self.embedding_dim), dtype=np.float32)
         if self.input_format in ("float-nchw", "torch"):
             batch = preprocess_images(
-                arrays, self.img_h, self.img_w, self.mean, self.std, self.device, self.antialias
+                arrays,
+                self.img_h,
+                self.img_w,
+                self.mean,
+                self.std,
+                self.device,
+                self.antialias,
+                self.pixel_range,
             )
             feed = batch if self.input_format == "torch" else batch.cpu().numpy()
             return self._checked(self._run(feed), len(arrays))

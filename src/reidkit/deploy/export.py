@@ -87,6 +87,7 @@ def export_onnx(
     l2norm: bool = False,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    pixel_range: float = 1.0,
     antialias: bool = True,
     distance: str = "euclidean",
     config: dict[str, Any] | None = None,
@@ -112,6 +113,7 @@ def export_onnx(
         embedding_dim=0,  # known after the first forward
         mean=tuple(float(v) for v in mean),
         std=tuple(float(v) for v in std),
+        pixel_range=float(pixel_range),
         distance=distance,
         l2_normalized=l2norm,
         antialias=antialias,
@@ -156,6 +158,7 @@ def _wrapper(model: nn.Module, info: OnnxModelInfo, fp16: bool) -> ExportWrapper
         mean=info.mean,
         std=info.std,
         antialias=info.antialias,
+        pixel_range=info.pixel_range,
     ).eval()
 
 

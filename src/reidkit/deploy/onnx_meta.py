@@ -11,7 +11,8 @@ compare its outputs; they are what makes a file "ours". All values are strings; 
 | ``input_format`` | ``float-nchw`` (normalised) or ``uint8-nhwc`` / ``uint8-nchw`` (raw crops) |
 | ``input_height`` / ``input_width`` | the size the network sees |
 | ``resize`` | ``bilinear-antialias`` or ``bilinear``: how crops are resized to the input size |
-| ``mean`` / ``std`` | per-channel normalisation of [0, 1] RGB (JSON lists) |
+| ``mean`` / ``std`` | per-channel normalisation of RGB in 0..pixel_range (JSON lists) |
+| ``pixel_range`` | ``1.0`` (pixels / 255, then mean / std) or ``255.0`` (raw pixels); absent = 1 |
 | ``embedding_dim`` | D of the (B, D) output |
 | ``distance`` | ``euclidean`` or ``cosine``: how embeddings are compared |
 | ``l2_normalized`` | ``true`` when the output rows have unit norm |
@@ -50,6 +51,7 @@ class OnnxModelInfo:
     embedding_dim: int
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    pixel_range: float = 1.0
     distance: str = "euclidean"
     l2_normalized: bool = False
     antialias: bool = True
@@ -74,6 +76,7 @@ class OnnxModelInfo:
             "resize": "bilinear-antialias" if self.antialias else "bilinear",
             "mean": json.dumps(list(self.mean)),
             "std": json.dumps(list(self.std)),
+            "pixel_range": repr(float(self.pixel_range)),
             "embedding_dim": str(self.embedding_dim),
             "distance": self.distance,
             "l2_normalized": "true" if self.l2_normalized else "false",
@@ -99,6 +102,7 @@ class OnnxModelInfo:
                 embedding_dim=int(meta["embedding_dim"]),
                 mean=tuple(float(v) for v in json.loads(meta["mean"])),
                 std=tuple(float(v) for v in json.loads(meta["std"])),
+                pixel_range=float(meta.get("pixel_range", "1.0")),
                 distance=meta["distance"],
                 l2_normalized=meta["l2_normalized"] == "true",
                 antialias=meta.get("resize", "bilinear-antialias") == "bilinear-antialias",

@@ -4,7 +4,9 @@ The same arithmetic runs in three places and must agree: the PyTorch path of the
 reference of every parity check, and (optionally) inside the exported ONNX graph. The recipe is
 the test pipeline's (``reidkit.data.decode`` + ``normalize_uint8``): uint8 image -> bilinear
 resize to (img_h, img_w) with ``align_corners=False`` and antialiasing (on by default, as in the
-test pipeline; it only matters when shrinking) -> /255 -> subtract mean, divide by std.
+test pipeline; it only matters when shrinking) -> / (255 / pixel_range) -> subtract mean, divide
+by std (``pixel_range`` 1: mean / std in 0..1 units, torchvision's; 255: in 0..255 units,
+fast-reid's).
 
 ``ExportWrapper`` puts that recipe (and optional L2 normalisation / fp16 compute) around an
 eval-mode model that maps float NCHW images to (B, D) embeddings, so ``torch.onnx.export`` traces
@@ -93,6 +95,7 @@ def normalize_resize(
     *,
     antialias: bool = True,
     always_resize: bool = False,
+    pixel_range: float = 1.0,
 ) -> torch.Tensor:
     """uint8 (or float 0..255) NCHW -> resized, normalised float32 NCHW (the recipe above).
 
@@ -107,7 +110,7 @@ def normalize_resize(
         x = F.interpolate(
             x, size=(img_h, img_w), mode="bilinear", align_corners=False, antialias=antialias
         )
-    x = x / 255.0
+    x = x / (255.0 / pixel_range)
     return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
 
@@ -119,6 +122,7 @@ def preprocess_images(
     std: Union[Sequence[float], torch.Tensor] = IMAGENET_STD,
     device: Union[str, torch.device] = "cpu",
     antialias: bool = True,
+    pixel_range: float = 1.0,
 ) -> torch.Tensor:
     """HWC uint8 RGB arrays of any sizes -> one float32 NCHW batch of (img_h, img_w)."""
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device)
@@ -126,7 +130,11 @@ def preprocess_images(
     out = []
     for arr in images:
         t = torch.from_numpy(np.ascontiguousarray(arr)).to(device).permute(2, 0, 1)[None]
-        out.append(normalize_resize(t, img_h, img_w, mean_t, std_t, antialias=antialias))
+        out.append(
+            normalize_resize(
+                t, img_h, img_w, mean_t, std_t, antialias=antialias, pixel_range=pixel_range
+            )
+        )
     return torch.cat(out) if out else torch.empty(0, 3, img_h, img_w, device=device)
 
 
@@ -150,9 +158,11 @@ class ExportWrapper(nn.Module):
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         antialias: bool = True,
+        pixel_range: float = 1.0,
     ) -> None:
         super().__init__()
         self.model = model
+        self.pixel_range = float(pixel_range)
         self.img_h, self.img_w = int(img_h), int(img_w)
         self.input_format = check_input_format(input_format)
         self.l2norm = bool(l2norm)
@@ -175,6 +185,7 @@ class ExportWrapper(nn.Module):
                 self.std,
                 antialias=self.antialias,
                 always_resize=True,
+                pixel_range=self.pixel_range,
             )
         if self.fp16:
             x = x.half()
@@ -199,6 +210,7 @@ class ExportWrapper(nn.Module):
         """A random input of this format (raw crops 1.5x the model size for uint8 formats)."""
         if self.input_format == "float-nchw":
             x = torch.rand(batch, 3, self.img_h, self.img_w, generator=generator)
+            x = x * self.pixel_range
             return (x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
         h, w = self.img_h * 3 // 2, self.img_w * 3 // 2
         x = torch.randint(0, 256, (batch, 3, h, w), generator=generator, dtype=torch.uint8)
@@ -208,7 +220,13 @@ class ExportWrapper(nn.Module):
         """One HWC uint8 image -> a batch-of-one input of this format (for real-image checks)."""
         if self.input_format == "float-nchw":
             return preprocess_images(
-                [arr], self.img_h, self.img_w, self.mean, self.std, antialias=self.antialias
+                [arr],
+                self.img_h,
+                self.img_w,
+                self.mean,
+                self.std,
+                antialias=self.antialias,
+                pixel_range=self.pixel_range,
             )
         t = torch.from_numpy(np.ascontiguousarray(arr))[None]
         return t if self.input_format == "uint8-nhwc" else t.permute(0, 3, 1, 2).contiguous()

@@ -31,6 +31,12 @@ def build_model(cfg: Config, num_classes: int) -> ReidModel:
         pretrained=cfg.imagenet_pretrain,
         dropout=mp.dropout,
         global_branch=mp.global_branch,
+        stem_pool=mp.stem_pool,
+        non_local=mp.non_local,
+        non_local_inter=mp.non_local_inter,
+        neck_bias=mp.neck_bias,
+        neck_relu=mp.neck_relu,
+        classifier_bias=mp.classifier_bias,
     )
     check_layer_names(model, mp.freeze_layers)
     return model

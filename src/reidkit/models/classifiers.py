@@ -13,20 +13,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidkit.utils.errors import ConfigError
+
 CLASSIFIERS = ("softmax", "am_softmax", "cosface", "arcface", "circle")
 
 
 class LinearClassifier(nn.Module):
-    """Softmax classifier: a bias-free linear layer (std 0.001 init, as in BoT)."""
+    """Softmax classifier: a linear layer (std 0.001 init, as in BoT), bias-free unless
+    ``bias`` (torchreid's classifiers have one)."""
 
-    def __init__(self, in_dim: int, num_classes: int) -> None:
+    def __init__(self, in_dim: int, num_classes: int, bias: bool = False) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num_classes, in_dim))
         nn.init.normal_(self.weight, std=0.001)
+        self.bias = nn.Parameter(torch.zeros(num_classes)) if bias else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(B, num_classes)``; ``labels`` are unused."""
-        return F.linear(x, self.weight)
+        return F.linear(x, self.weight, self.bias)
 
 
 class CosineClassifier(nn.Module):
@@ -100,11 +104,22 @@ class CircleSoftmax(CosineClassifier):
 
 
 def build_classifier(
-    kind: str, in_dim: int, num_classes: int, scale: float = 30.0, margin: float = 0.35
+    kind: str,
+    in_dim: int,
+    num_classes: int,
+    scale: float = 30.0,
+    margin: float = 0.35,
+    bias: bool = False,
 ) -> nn.Module:
-    """A classifier by name (see ``CLASSIFIERS``); cosface is an alias of am_softmax."""
+    """A classifier by name (see ``CLASSIFIERS``); cosface is an alias of am_softmax.
+    ``bias`` (softmax only) adds a bias to the linear layer."""
     if kind == "softmax":
-        return LinearClassifier(in_dim, num_classes)
+        return LinearClassifier(in_dim, num_classes, bias)
+    if bias:
+        raise ConfigError(
+            f"model_params.classifier_bias = true needs classifier 'softmax' ({kind!r} compares "
+            "cosines and has no bias)"
+        )
     cls = {"am_softmax": AMSoftmax, "cosface": AMSoftmax, "arcface": ArcFace}.get(
         kind, CircleSoftmax
     )

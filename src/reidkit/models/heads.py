@@ -11,7 +11,7 @@ from torch import nn
 from reidkit.models.classifiers import CLASSIFIERS
 from reidkit.utils.errors import ConfigError
 
-POOLINGS = ("avg", "max", "gem", "gem_avg")
+POOLINGS = ("avg", "max", "gem", "gem_avg", "avg_max")
 NECKS = ("none", "bnneck", "embedding")
 
 __all__ = ["CLASSIFIERS", "NECKS", "POOLINGS", "GeM", "Neck", "PartHead", "Pool", "check_choice"]
@@ -56,7 +56,8 @@ class GeM(nn.Module):
 
 
 class Pool(nn.Module):
-    """avg / max / gem / gem_avg (GeM plus average) pooling of ``parts`` horizontal stripes.
+    """avg / max / gem / gem_avg (GeM plus average) / avg_max (average plus max) pooling of
+    ``parts`` horizontal stripes.
 
     ``(B, C, H, W) -> (B, C)`` for one part (global pooling), ``(B, C, parts)`` otherwise.
     """
@@ -74,6 +75,8 @@ class Pool(nn.Module):
             y = F.adaptive_avg_pool2d(x, regions)
         elif self.kind == "max":
             y = F.adaptive_max_pool2d(x, regions)
+        elif self.kind == "avg_max":
+            y = F.adaptive_avg_pool2d(x, regions) + F.adaptive_max_pool2d(x, regions)
         else:
             assert self.gem is not None
             y = self.gem(x, regions)
@@ -86,28 +89,46 @@ class Pool(nn.Module):
 class Neck(nn.Module):
     """none (identity), bnneck (BatchNorm1d, bias frozen at 0) or embedding (Linear + BN).
 
-    ``out_dim`` is the size of the post-neck feature.
+    ``out_dim`` is the size of the post-neck feature. ``bias`` gives the embedding's Linear a
+    bias and ``relu`` ends the neck with a ReLU (torchreid's ``fc`` layers: Linear with bias,
+    BN, ReLU; their BN shift is trained, so ``bias`` leaves it trainable too).
     """
 
-    def __init__(self, kind: str, in_dim: int, embedding_dim: int = 0) -> None:
+    def __init__(
+        self,
+        kind: str,
+        in_dim: int,
+        embedding_dim: int = 0,
+        *,
+        bias: bool = False,
+        relu: bool = False,
+    ) -> None:
         super().__init__()
         self.kind = check_choice("neck", kind, NECKS)
+        if bias and kind != "embedding":
+            raise ConfigError(
+                f"model_params.neck_bias = true needs neck 'embedding' (it is {kind!r})"
+            )
         self.fc: nn.Linear | None = None
         self.bn: nn.BatchNorm1d | None = None
+        self.relu = nn.ReLU() if relu else None
         self.out_dim = in_dim
         if kind == "embedding":
             self.out_dim = embedding_dim or in_dim
-            self.fc = nn.Linear(in_dim, self.out_dim, bias=False)
+            self.fc = nn.Linear(in_dim, self.out_dim, bias=bias)
         if kind in ("bnneck", "embedding"):
             self.bn = nn.BatchNorm1d(self.out_dim)
             self.apply(init_kaiming)
-            self.bn.bias.requires_grad_(False)  # BoT: no shift, keeps features centred
+            # BoT: no shift, keeps features centred
+            self.bn.bias.requires_grad_(bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_dim) -> (B, out_dim)``."""
         if self.fc is not None:
             x = self.fc(x)
-        return self.bn(x) if self.bn is not None else x
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.relu(x) if self.relu is not None else x
 
 
 class PartHead(nn.Module):

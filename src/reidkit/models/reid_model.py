@@ -13,7 +13,7 @@ when ``global_branch`` is set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from reidkit.models.backbones import Backbone, build_backbone
+from reidkit.models.backbones.non_local import add_non_local, set_stem_pool
 from reidkit.models.classifiers import CLASSIFIERS, build_classifier
 from reidkit.models.heads import Neck, PartHead, Pool, check_choice
 from reidkit.utils.errors import ConfigError
@@ -47,6 +48,12 @@ class ReidModel(nn.Module):
         pretrained: Union[bool, str, Path] = False,
         dropout: float = 0.0,
         global_branch: bool = False,
+        stem_pool: str = "padded",
+        non_local: Sequence[int] = (),
+        non_local_inter: int = 0,
+        neck_bias: bool = False,
+        neck_relu: bool = False,
+        classifier_bias: bool = False,
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -54,11 +61,17 @@ class ReidModel(nn.Module):
         check_choice("classifier", classifier, CLASSIFIERS)
         if isinstance(backbone, str):
             backbone = build_backbone(backbone, last_stride, pretrained)
+        set_stem_pool(backbone, stem_pool)
+        add_non_local(backbone, list(non_local), non_local_inter)
         self.backbone = backbone
         channels = backbone.out_channels
         self.use_global = num_parts == 0 or global_branch
         self.pool = Pool(pooling) if self.use_global else None
-        self.neck = Neck(neck, channels, embedding_dim) if self.use_global else None
+        self.neck = (
+            Neck(neck, channels, embedding_dim, bias=neck_bias, relu=neck_relu)
+            if self.use_global
+            else None
+        )
         self.parts = (
             PartHead(channels, num_parts, embedding_dim or 256, pooling, neck)
             if num_parts
@@ -68,7 +81,10 @@ class ReidModel(nn.Module):
         in_dims = [self.neck.out_dim] if self.neck is not None else []
         if self.parts is not None:
             in_dims += [self.parts.part_dim] * num_parts
-        heads = [build_classifier(classifier, d, num_classes, scale, margin) for d in in_dims]
+        heads = [
+            build_classifier(classifier, d, num_classes, scale, margin, classifier_bias)
+            for d in in_dims
+        ]
         self.classifier: nn.Module = heads[0] if len(heads) == 1 else nn.ModuleList(heads)
         self.num_classes = num_classes
         self.embedding_dim = sum(in_dims)

@@ -15,13 +15,15 @@ from reidkit.models.backbones.base import (
     register_backbone,
     unstride,
 )
+from reidkit.models.backbones.non_local import run_stage
 
 
 class ResNetBackbone(Backbone):
     """A torchvision ResNet / ResNeXt without its pooling and classifier.
 
     ``last_stride=1`` sets the stride of layer4's first block (its 3x3 convolution and its
-    down-sampling projection) to 1, as in BoT.
+    down-sampling projection) to 1, as in BoT. ``non_local`` holds the optional non-local
+    blocks per stage (see ``non_local.add_non_local``; empty by default).
     """
 
     def __init__(self, net: torchvision.models.ResNet, last_stride: int = 1) -> None:
@@ -32,11 +34,19 @@ class ResNetBackbone(Backbone):
         if last_stride == 1:
             unstride(self.layer4[0])
         self.out_channels = net.fc.in_features
+        self.non_local = nn.ModuleDict()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """conv1 .. layer4."""
+        """conv1 .. layer4 (with the non-local blocks, when there are any)."""
         x = self.stem(x)
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            extra = self.non_local[name] if name in self.non_local else None  # noqa: SIM401
+            x = run_stage(getattr(self, name), extra, x)
+        return x
+
+    def stages(self) -> dict[str, nn.Module]:
+        """stem, layer1..layer4 (and non_local when the backbone has non-local blocks)."""
+        return {k: v for k, v in self.named_children() if k != "non_local" or len(v)}
 
 
 def _resnet(model_name: str, last_stride: int, pretrained: Pretrained) -> ResNetBackbone:
