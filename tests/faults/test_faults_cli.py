@@ -119,7 +119,7 @@ def test_a_bug_is_one_line_with_a_crash_log(tmp_path: Path):
     )
     env = {**os.environ, "REIDKIT_CRASH_DIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: internal error (KeyError") and "--debug" in line
     (log,) = tmp_path.glob("crash-*.log")

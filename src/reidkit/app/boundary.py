@@ -4,7 +4,8 @@
   read-only or full disks, symlink loops; an LMDB or onnxruntime error on a bad file; a
   decompression bomb; running out of memory) prints ``error: <one line>`` and exits 2.
 * Anything else is a bug: one line with the path of a crash log holding the traceback, exit
-  1; ``--debug`` (or ``REIDKIT_DEBUG=1``) prints the traceback instead.
+  3 (1 is left to commands that report findings, such as ``data check``); ``--debug`` (or
+  ``REIDKIT_DEBUG=1``) prints the traceback instead.
 * Ctrl-C prints ``interrupted`` and exits 130.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from reidkit import __version__
 from reidkit.utils.errors import ReidkitError, first_line
 
-EXIT_EXPECTED, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_EXPECTED, EXIT_BUG, EXIT_INTERRUPTED = 2, 3, 130
 _DISK_HINTS = {
     errno.ENOSPC: " (the disk is full: free space or choose another working_dir)",
     errno.EROFS: " (a read-only file system: choose a writable folder)",

@@ -2,7 +2,7 @@
 
 Verbs live in ``reidkit.app.commands.<area>`` (a ``register(subparsers)`` function each), so
 this file stays a thin dispatcher. Every failure ends as one line (``reidkit.app.boundary``):
-expected ones exit 2, bugs exit 1 with the path of a crash log, usage errors exit 2.
+expected ones exit 2, bugs exit 3 with the path of a crash log, usage errors exit 2.
 
 The verb modules import the library inside their handlers: ``reidkit --help`` then loads no
 torch (about 0.1 s instead of several seconds). This is the one place in the package where
