@@ -8,7 +8,8 @@
   g_camids`` or a query features file of ``reidkit extract`` plus ``--gallery FILE``.
 
 The metrics are printed as a table and written to ``eval.json``; ``report`` > 0 also writes
-the ranked lists of that many queries as ``report/ranked_lists.png`` and ``report.html``.
+the ranked lists of that many queries as ``report/ranked_lists.png`` and the run report page
+``report/report.html`` (curves, per-camera figures, the worst queries; ``reidkit.app.report``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from reidkit.app.report import write_report_page
 from reidkit.config import Config, load_config
 from reidkit.data import build_dataset, build_test_loader
 from reidkit.data.images import decode_rgb
@@ -174,10 +176,9 @@ def _write_report(
     topk: int,
     distance: str,
     out_dir: Path,
-    metrics: dict[str, float],
-    html: bool,
-) -> list[Path]:
-    """Ranked lists of ``n`` queries as PNG (+ HTML) under ``out_dir``."""
+) -> Path:
+    """Ranked lists of ``n`` queries as ``ranked_lists.png`` under ``out_dir`` (the HTML page
+    is written by ``reidkit.app.report``)."""
     t = fs.tensors
     rows = rank_queries(
         t["qf"],
@@ -197,7 +198,7 @@ def _write_report(
         read_q = lambda i: _placeholder(f"id {int(t['q_pids'][i])}")  # noqa: E731
         read_g = lambda i: _placeholder(f"id {int(t['g_pids'][i])}")  # noqa: E731
     image = render_ranked_lists(rows, read_q, read_g)
-    return write_report(out_dir, image, rows, metrics, html_page=html)
+    return write_report(out_dir, image)
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
@@ -265,7 +266,9 @@ def evaluate_target(
         kind = evaluator or cfg.evaluation_params.type or "market_evaluate"
         if kind != "market_evaluate":
             metrics = _run_configured(kind, cfg, model, dev)
-            _save(path, output, metrics, kind)
+            out_json = _save(path, output, metrics, kind)
+            if report > 0 and html:
+                _write_page(path, out_json, metrics, cfg, None, report, topk)
             return metrics
         fs = _model_features(model, cfg, dev, scales)
     ev = cfg.evaluation_params if cfg is not None else None
@@ -279,8 +282,38 @@ def evaluate_target(
     )
     out_json = _save(path, output, metrics, "market_evaluate")
     if report > 0:
-        _write_report(fs, report, topk, distance, out_json.parent / "report", metrics, html)
+        _write_report(fs, report, topk, distance, out_json.parent / "report")
+        if html:
+            _write_page(path, out_json, metrics, cfg, fs, report, topk, rerank, ev)
     return metrics
+
+
+def _write_page(
+    path: Path,
+    out_json: Path,
+    metrics: dict[str, float],
+    cfg: Any,
+    fs: FeatureSet | None,
+    queries: int,
+    topk: int,
+    rerank: bool | None = None,
+    ev: Any = None,
+) -> Path:
+    """The self-contained report page (``report/report.html``) of this evaluation."""
+    return write_report_page(
+        out_json.parent / "report",
+        target=path,
+        metrics=metrics,
+        metrics_file=out_json,
+        cfg=cfg,
+        tensors=fs.tensors if fs is not None else None,
+        dataset=fs.dataset if fs is not None else None,
+        distance=ev.distance if ev else "euclidean",
+        rerank=bool(rerank) if ev is None else ev.rerank,
+        query_expansion=ev.query_expansion if ev else 0,
+        queries=queries,
+        topk=topk,
+    )
 
 
 def _run_configured(kind: str, cfg: Any, model: torch.nn.Module, dev: torch.device) -> dict:

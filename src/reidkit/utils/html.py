@@ -21,7 +21,7 @@ table { border-collapse: collapse; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 td.t, th.t { text-align: left; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 6px; align-items: flex-start; margin: 4px 0 12px; }
-figure { margin: 0; text-align: center; font-size: 11px; max-width: 96px; overflow-wrap: anywhere; }
+figure { margin: 0; text-align: center; font-size: 10px; width: 72px; overflow-wrap: anywhere; }
 figure img { display: block; margin: 0 auto; border: 3px solid #bbb; }
 img.ok { border-color: #1eaa3c; } img.bad { border-color: #d22828; }
 img.query { border-color: #285ad2; } img.hit { border-color: #1eaa3c; border-style: dashed; }
