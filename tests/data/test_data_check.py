@@ -17,7 +17,7 @@ from reidkit.data.check_dups import near_pairs
 from reidkit.data.synthetic import generate_synthetic
 
 SYNTH = {"num_ids": 6, "num_test_ids": 6, "num_cameras": 3, "img_h": 64, "img_w": 32}
-FAST = ["-q", "--feature-size", "128x64"]  # ImageNet features of small images: quicker
+FAST = ["-q", "--feature-size", "128x64"]  # ImageNet features of 64x32 images: quicker
 
 
 def _check(root: Path, out: Path, *extra: str) -> tuple[int, dict]:
