@@ -168,3 +168,35 @@ def test_label_suspects_need_unanimous_other_neighbours() -> None:
     assert [(i, other) for i, _, other in found] == [(2, 0)]
     assert all(pids[j] == 0 for j in found[0][1]) and len(found[0][1]) == 3
     assert label_suspects(feats, pids, k=0) == [] and label_suspects(feats[:3], pids[:3], 3) == []
+
+
+def test_label_check_with_a_run_model(planted, tmp_path: Path) -> None:
+    import torch
+
+    from reidkit.config import save_config, validate_config
+    from reidkit.engine.checkpoint import save_checkpoint
+    from reidkit.models import build_model
+
+    root, plan = planted
+    cfg = validate_config(
+        {
+            "batches_dir": str(root),
+            "img_h": 64,
+            "img_w": 32,
+            "model_params": {"backbone": "resnet18"},
+        }
+    )
+    torch.manual_seed(0)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(cfg, run / "config.json")
+    model = build_model(cfg, 6).eval()
+    save_checkpoint(
+        {"model": model.state_dict(), "config": cfg.to_dict(), "num_classes": 6}, run / "best.pth"
+    )
+    code, result = _check(root, tmp_path / "out", "--model", str(run))
+    assert code == 1 and result["label_check"] and result["features"] == str(run)
+    found = _found(result)  # an untrained model's neighbours are arbitrary: no claim on labels
+    for kind in ("identical_leak", "near_duplicate_leak", "single_image_id"):
+        assert found[kind] == [plan[kind]]
+    assert main(["data", "check", str(root), "--model", str(tmp_path / "nope"), "-q"]) == 2
