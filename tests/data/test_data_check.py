@@ -174,8 +174,8 @@ def test_label_check_with_a_run_model(planted, tmp_path: Path) -> None:
     import torch
 
     from reidkit.config import save_config, validate_config
-    from reidkit.engine.checkpoint import save_checkpoint
     from reidkit.models import build_model
+    from reidkit.models.checkpoint import save_checkpoint
 
     root, plan = planted
     cfg = validate_config(

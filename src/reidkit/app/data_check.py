@@ -21,10 +21,10 @@ from reidkit.data.check import CheckOptions, Embed, check_dataset
 from reidkit.data.check_html import write_check
 from reidkit.data.loaders import TestLoader
 from reidkit.data.records import ImageSource, Record
-from reidkit.deploy.run_export import resolve_checkpoint
-from reidkit.engine.checkpoint import load_model_from_checkpoint
 from reidkit.evaluation.features import extract_features
 from reidkit.models.backbones import build_backbone
+from reidkit.models.checkpoint import restore
+from reidkit.utils.devices import pick_device
 from reidkit.utils.errors import DataError
 
 
@@ -70,7 +70,7 @@ def imagenet_embedder(height: int, width: int, device: torch.device) -> Embed:
 
 def run_embedder(target: str | Path, device: torch.device) -> Embed:
     """The eval embedding of a run folder's best model (or of one checkpoint)."""
-    model, cfg = load_model_from_checkpoint(resolve_checkpoint(target), device)
+    model, cfg = restore(target, device=device)
     return model_embedder(model, cfg.img_h, cfg.img_w, device, cfg.data.test_batch_size)
 
 
@@ -105,13 +105,7 @@ def run_data_check(
 ) -> tuple[dict[str, Any], list[Path]]:
     """Check the dataset at ``root``; returns the result and the written files."""
     ds = load_dataset(root, layout)
-    dev = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else "cpu"
-        if device == "auto"
-        else device
-    )
+    dev = pick_device(device)
     embed = None
     if features:
         embed = run_embedder(model, dev) if model else imagenet_embedder(*feature_size, dev)

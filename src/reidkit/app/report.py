@@ -9,7 +9,6 @@ through the dataset's image source and renders ``report/report.html`` (+ ``repor
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from reidkit.data.images import decode_rgb
 from reidkit.evaluation.query_stats import (
     distance_blocks,
     per_camera,
@@ -67,7 +67,8 @@ def best_epoch(records: Sequence[dict[str, Any]]) -> int | None:
     return marked[-1] if marked else None
 
 
-def _placeholder(label: str) -> Image.Image:
+def placeholder(label: str) -> Image.Image:
+    """A grey thumbnail with a label, for reports on features without images."""
     img = Image.new("RGB", (48, 96), (200, 200, 200))
     ImageDraw.Draw(img).text((4, 40), label, fill=(0, 0, 0))
     return img
@@ -78,21 +79,22 @@ def thumb_reader(records: Sequence[Any] | None, source: Any, prefix: str) -> Cal
 
     def read(i: int) -> Thumb:
         if records is None:
-            return Thumb(f"{prefix} #{i}", image_data_uri(_placeholder(f"#{i}"), THUMB_H))
+            return Thumb(f"{prefix} #{i}", image_data_uri(placeholder(f"#{i}"), THUMB_H))
         rec = records[i]
         label = f"id {rec.pid} cam {rec.camid}"
         try:
-            with Image.open(io.BytesIO(source.read(rec.path))) as im:
-                return Thumb(rec.path, image_data_uri(im, THUMB_H), label)
-        except (OSError, DataError):
-            return Thumb(rec.path, image_data_uri(_placeholder("?"), THUMB_H), label)
+            pixels = decode_rgb(source.read(rec.path), rec.path)
+        except DataError:
+            return Thumb(rec.path, image_data_uri(placeholder("?"), THUMB_H), label)
+        return Thumb(rec.path, image_data_uri(pixels, THUMB_H), label)
 
     return read
 
 
 def retrieval_rows(
     tensors: dict[str, torch.Tensor],
-    dataset: Any,
+    records: tuple[Sequence[Any], Sequence[Any]] | None,
+    source: Any,
     *,
     distance: str,
     rerank: bool,
@@ -100,14 +102,14 @@ def retrieval_rows(
     queries: int,
     topk: int,
 ) -> tuple[list[dict[str, Any]], list[QueryRow]]:
-    """Per-camera rank-1 / mAP and the ``queries`` worst ranked lists of the features."""
+    """Per-camera rank-1 / mAP and the ``queries`` worst ranked lists of the features;
+    ``records``: the query and gallery records in feature-row order (None: no images)."""
     t = tensors
     ids = (t["q_pids"], t["g_pids"], t["q_camids"], t["g_camids"])
     blocks = distance_blocks(t["qf"], t["gf"], distance, rerank, query_expansion)
     stats = per_query_stats(blocks, len(t["qf"]), *ids)
-    src = getattr(dataset, "source", None)
-    q_thumb = thumb_reader(dataset.query if dataset else None, src, "query")
-    g_thumb = thumb_reader(dataset.gallery if dataset else None, src, "gallery")
+    q_thumb = thumb_reader(records[0] if records else None, source, "query")
+    g_thumb = thumb_reader(records[1] if records else None, source, "gallery")
     rows = []
     for r in ranked_lists(blocks, worst_queries(stats, queries), *ids, stats, topk=topk):
         top = [
@@ -140,7 +142,8 @@ def write_report_page(
     metrics_file: str | Path,
     cfg: Any = None,
     tensors: dict[str, torch.Tensor] | None = None,
-    dataset: Any = None,
+    records: tuple[Sequence[Any], Sequence[Any]] | None = None,
+    source: Any = None,
     distance: str = "euclidean",
     rerank: bool = False,
     query_expansion: int = 0,
@@ -148,7 +151,8 @@ def write_report_page(
     topk: int = 10,
 ) -> Path:
     """Write ``report.html`` + ``report.json`` under ``out_dir`` for an evaluated target
-    (``tensors``: its query / gallery features and ids, for the retrieval sections)."""
+    (``tensors``: its query / gallery features and ids, for the retrieval sections; ``records``
+    and ``source``: the images of their rows)."""
     target = Path(target)
     run_dir = target if target.is_dir() else target.parent
     config, records = read_run_folder(run_dir)
@@ -170,7 +174,8 @@ def write_report_page(
             data.notes.append("ranked lists and per-camera figures use the same re-ranking")
         data.per_camera, data.worst = retrieval_rows(
             tensors,
-            dataset,
+            records,
+            source,
             distance=distance,
             rerank=rerank,
             query_expansion=query_expansion,

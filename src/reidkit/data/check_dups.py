@@ -16,7 +16,6 @@ Pairs are grouped into clusters (connected components), one finding each.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from reidkit.data.images import decode_rgb
 from reidkit.data.records import Record, ReidDataset
 from reidkit.utils.errors import DataError
 
@@ -73,11 +73,12 @@ def scan_images(ds: ReidDataset, progress: bool = False) -> tuple[list[ScannedIm
             continue
         item.digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         try:
-            with Image.open(io.BytesIO(data)) as im:
-                item.width, item.height = im.size
-                hashes[i] = _phash_words(im.convert("RGB"))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            item.error = f"cannot decode ({type(e).__name__}: {str(e)[:80]})"
+            pixels = decode_rgb(data, r.path)  # the package's decoder: any mode, a pixel cap
+        except DataError as e:
+            item.error = str(e)
+        else:
+            item.height, item.width = pixels.shape[:2]
+            hashes[i] = _phash_words(Image.fromarray(pixels))
         out.append(item)
     return out, hashes
 

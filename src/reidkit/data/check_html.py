@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from reidkit.data.check import KINDS, LEAK_KINDS
+from reidkit.data.images import decode_rgb
 from reidkit.utils.errors import DataError
 from reidkit.utils.files import atomic_write_text
-from reidkit.utils.html import bytes_data_uri, esc, figure, page
+from reidkit.utils.html import esc, figure, image_data_uri, page
 
 THUMB_H = 96
 
@@ -92,9 +93,9 @@ def _summary_table(result: dict[str, Any]) -> str:
 
 def _thumb(read: Callable[[str], bytes], image: dict[str, Any], css: str) -> str:
     try:
-        uri = bytes_data_uri(read(image["path"]), THUMB_H)
+        uri = image_data_uri(decode_rgb(read(image["path"]), image["path"]), THUMB_H)
     except DataError:
-        uri = None
+        uri = None  # shown as "unreadable" with its caption
     caption = f"{image['split']} id {image['pid']} cam {image['camid']}: {image['path']}"
     return figure(uri, caption, css, title=image["path"])
 

@@ -12,6 +12,7 @@ import html
 import io
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 from PIL import Image
 
 CSS = """
@@ -36,24 +37,16 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def image_data_uri(image: Image.Image, height: int = 96, quality: int = 85) -> str:
-    """A ``data:image/jpeg;base64,...`` URI of ``image`` scaled to ``height`` pixels tall."""
-    img = image.convert("RGB")
+def image_data_uri(image: Image.Image | np.ndarray, height: int = 96, quality: int = 85) -> str:
+    """A ``data:image/jpeg;base64,...`` URI of ``image`` (PIL or HWC uint8 RGB) scaled to
+    ``height`` pixels tall."""
+    img = Image.fromarray(image) if isinstance(image, np.ndarray) else image.convert("RGB")
     if img.height != height:
         width = max(1, round(img.width * height / max(1, img.height)))
         img = img.resize((width, height), Image.BILINEAR)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def bytes_data_uri(data: bytes, height: int = 96) -> str | None:
-    """The data URI of an encoded image's thumbnail, or None when it cannot be decoded."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return image_data_uri(im, height)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
 
 
 def figure(uri: str | None, caption: str, css_class: str = "", title: str = "") -> str:

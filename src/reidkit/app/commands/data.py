@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from reidkit.utils.choices import DEVICES
+
 
 def _synth(args: argparse.Namespace) -> int:
     from reidkit.data.synthetic import generate_synthetic, summary_lines
@@ -159,7 +161,7 @@ def _add_check(verbs: Any) -> None:
     )
     c.add_argument("--no-labels", action="store_true", help="skip the label check (no model)")
     c.add_argument("--max-shown", type=int, default=50, help="findings per kind drawn in html")
-    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    c.add_argument("--device", default="auto", choices=DEVICES)
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_check)
 

@@ -73,24 +73,16 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run folder (config.json, metrics.jsonl, best.pth)")
     p.add_argument("--queries", type=int, default=10, help="worst queries shown (default 10)")
     p.add_argument("--topk", type=int, default=10, help="gallery images per query (default 10)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from reidkit.app.evaluate import format_metrics, report_run
 
-    from reidkit.evaluation.target import evaluate_target, format_metrics
-    from reidkit.utils.errors import ConfigError
-
-    run = Path(args.run)
-    if not run.is_dir():
-        raise ConfigError(f"{run}: not a run folder (expected config.json and best.pth inside)")
-    if args.queries < 1 or args.topk < 1:
-        raise ConfigError(f"--queries {args.queries} --topk {args.topk}: expected >= 1")
-    metrics = evaluate_target(run, report=args.queries, topk=args.topk, device=args.device)
+    metrics, page = report_run(args.run, queries=args.queries, topk=args.topk, device=args.device)
     print(format_metrics(metrics))
-    print(f"wrote {run / 'report' / 'report.html'}")
+    print(f"wrote {page}")
     return 0
 
 
