@@ -110,7 +110,8 @@ image, query ids with no gallery image in another camera, images per camera and 
 size and aspect-ratio outliers, and suspected label mistakes (an image whose --label-k
 nearest neighbours all carry one other id; features of --model, or ImageNet MobileNetV2).
 Writes check.json and check.html (thumbnails of every finding) to --out.
-Exit status: 0 no leakage, 1 leakage found, 2 error."""
+Exit status: 0 no leakage, 1 leakage found, 2 error (an internal error also exits 1,
+printing an 'internal error' line instead of the table)."""
 
 
 def _add_check(verbs: Any) -> None:
