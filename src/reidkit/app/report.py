@@ -155,7 +155,7 @@ def write_report_page(
     and ``source``: the images of their rows)."""
     target = Path(target)
     run_dir = target if target.is_dir() else target.parent
-    config, records = read_run_folder(run_dir)
+    config, epochs = read_run_folder(run_dir)
     if config is None and cfg is not None:
         config = cfg.to_dict()
     ev = getattr(cfg, "evaluation_params", None)
@@ -163,8 +163,8 @@ def write_report_page(
         title=f"reidkit report: {run_dir.resolve().name}",
         metrics=dict(metrics),
         metrics_source=str(metrics_file),
-        epochs=records,
-        best_epoch=best_epoch(records),
+        epochs=epochs,
+        best_epoch=best_epoch(epochs),
         best_metric=getattr(ev, "metric", None),
         config=config,
         notes=[f"evaluated: {target}"],
