@@ -57,7 +57,8 @@ def model_embedder(
             num_workers=0,
         )
         feats, _, _ = extract_features(model, loader, device)
-        return feats.cpu().numpy(), [r.path for r in loader.store.records]
+        # rows follow loader.delivered: images that cannot be decoded have no row
+        return feats.cpu().numpy(), [records[i].path for i in loader.delivered]
 
     return embed
 
