@@ -40,7 +40,16 @@ def test_eval_npz_writes_json_and_report(tmp_path: Path, capsys: pytest.CaptureF
     assert saved["metrics"] == pytest.approx(evaluate_reid(**data))
     with Image.open(tmp_path / "report" / "ranked_lists.png") as im:
         assert im.mode == "RGB" and im.width > 5 * 48 and im.height > 3 * 96
-    assert "first hit" in (tmp_path / "report" / "report.html").read_text()
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "Worst queries" in page and "first true match at rank" in page
+    figures = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert len(figures["worst"]) == 3 and all(len(w["top"]) == 5 for w in figures["worst"])
+    cams = figures["per_camera"].values()
+    n_valid = sum(c["valid_queries"] for c in cams)
+    assert n_valid == saved["metrics"]["num_valid_queries"]
+    for key in ("rank1", "mAP"):  # per-camera figures average back to the overall ones
+        mean = sum(c[key] * c["valid_queries"] for c in cams) / n_valid
+        assert mean == pytest.approx(saved["metrics"][key])
 
 
 def test_eval_npz_rerank_changes_metrics(tmp_path: Path) -> None:

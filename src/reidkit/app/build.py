@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from reidkit.app.evaluate import RunReport
 from reidkit.config import Config
 from reidkit.data import ReidDataset, build_dataset, build_train_loader
 from reidkit.data.plan import check_batch_fits, check_cache_fits
@@ -177,6 +178,8 @@ def build_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
     callbacks: list[Callback] = []
     if mp.freeze_layers and mp.freeze_epochs:
         callbacks.append(FreezeSchedule(mp.freeze_layers, mp.freeze_epochs))
+    if evaluator is not None and rank == 0:
+        callbacks.append(RunReport())  # report/report.html after the last epoch
     return RunParts(
         cfg=cfg,
         device=device,

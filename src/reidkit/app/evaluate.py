@@ -8,7 +8,8 @@
   g_camids`` or a query features file of ``reidkit extract`` plus ``--gallery FILE``.
 
 The metrics are printed as a table and written to ``eval.json``; ``report`` > 0 also writes
-the ranked lists of that many queries as ``report/ranked_lists.png`` and ``report.html``.
+the ranked lists of that many queries as ``report/ranked_lists.png`` and the run report page
+``report/report.html`` (curves, per-camera figures, the worst queries; ``reidkit.app.report``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
+from reidkit.app.report import placeholder, write_report_page
 from reidkit.config import Config, load_config
 from reidkit.data import build_dataset, build_test_loader
 from reidkit.data.images import decode_rgb
 from reidkit.deploy.embedder import Embedder
 from reidkit.deploy.features_io import load_features, open_npz
+from reidkit.engine.callbacks import Callback
 from reidkit.evaluation.builtins import evaluate_features
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.registry import get_evaluator, run_evaluator
@@ -40,7 +42,7 @@ from reidkit.evaluation.report import (
 )
 from reidkit.models.checkpoint import restore, untrusted_config
 from reidkit.utils.devices import pick_device
-from reidkit.utils.errors import ConfigError, DataError
+from reidkit.utils.errors import ConfigError, DataError, ReidkitError, first_line
 from reidkit.utils.logging import get_logger
 
 FEATURE_KEYS = ("qf", "gf", "q_pids", "g_pids", "q_camids", "g_camids")
@@ -161,23 +163,15 @@ def _decode_records(source: Any, records: Sequence[Any]) -> tuple[list[Any], lis
     return kept, arrays
 
 
-def _placeholder(label: str) -> Any:
-    """A grey thumbnail with a label, for reports on features without images."""
-    img = Image.new("RGB", (48, 96), (200, 200, 200))
-    ImageDraw.Draw(img).text((4, 40), label, fill=(0, 0, 0))
-    return img
-
-
 def _write_report(
     fs: FeatureSet,
     n: int,
     topk: int,
     distance: str,
     out_dir: Path,
-    metrics: dict[str, float],
-    html: bool,
-) -> list[Path]:
-    """Ranked lists of ``n`` queries as PNG (+ HTML) under ``out_dir``."""
+) -> Path:
+    """Ranked lists of ``n`` queries as ``ranked_lists.png`` under ``out_dir`` (the HTML page
+    is written by ``reidkit.app.report``)."""
     t = fs.tensors
     rows = rank_queries(
         t["qf"],
@@ -194,10 +188,10 @@ def _write_report(
         read_q = record_reader(fs.records[0], fs.dataset.source)
         read_g = record_reader(fs.records[1], fs.dataset.source)
     else:
-        read_q = lambda i: _placeholder(f"id {int(t['q_pids'][i])}")  # noqa: E731
-        read_g = lambda i: _placeholder(f"id {int(t['g_pids'][i])}")  # noqa: E731
+        read_q = lambda i: placeholder(f"id {int(t['q_pids'][i])}")  # noqa: E731
+        read_g = lambda i: placeholder(f"id {int(t['g_pids'][i])}")  # noqa: E731
     image = render_ranked_lists(rows, read_q, read_g)
-    return write_report(out_dir, image, rows, metrics, html_page=html)
+    return write_report(out_dir, image)
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
@@ -265,7 +259,9 @@ def evaluate_target(
         kind = evaluator or cfg.evaluation_params.type or "market_evaluate"
         if kind != "market_evaluate":
             metrics = _run_configured(kind, cfg, model, dev)
-            _save(path, output, metrics, kind)
+            out_json = _save(path, output, metrics, kind)
+            if report > 0 and html:
+                _write_page(path, out_json, metrics, cfg, None, report, topk)
             return metrics
         fs = _model_features(model, cfg, dev, scales)
     ev = cfg.evaluation_params if cfg is not None else None
@@ -279,8 +275,39 @@ def evaluate_target(
     )
     out_json = _save(path, output, metrics, "market_evaluate")
     if report > 0:
-        _write_report(fs, report, topk, distance, out_json.parent / "report", metrics, html)
+        _write_report(fs, report, topk, distance, out_json.parent / "report")
+        if html:
+            _write_page(path, out_json, metrics, cfg, fs, report, topk, rerank, ev)
     return metrics
+
+
+def _write_page(
+    path: Path,
+    out_json: Path,
+    metrics: dict[str, float],
+    cfg: Any,
+    fs: FeatureSet | None,
+    queries: int,
+    topk: int,
+    rerank: bool | None = None,
+    ev: Any = None,
+) -> Path:
+    """The self-contained report page (``report/report.html``) of this evaluation."""
+    return write_report_page(
+        out_json.parent / "report",
+        target=path,
+        metrics=metrics,
+        metrics_file=out_json,
+        cfg=cfg,
+        tensors=fs.tensors if fs is not None else None,
+        records=fs.records if fs is not None and fs.dataset is not None else None,
+        source=fs.dataset.source if fs is not None and fs.dataset is not None else None,
+        distance=ev.distance if ev else "euclidean",
+        rerank=bool(rerank) if ev is None else ev.rerank,
+        query_expansion=ev.query_expansion if ev else 0,
+        queries=queries,
+        topk=topk,
+    )
 
 
 def _run_configured(kind: str, cfg: Any, model: torch.nn.Module, dev: torch.device) -> dict:
@@ -296,3 +323,40 @@ def _save(target: Path, output: str | Path | None, metrics: dict[str, float], ki
     record = {"target": str(target), "evaluator": kind, "metrics": metrics}
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def report_run(
+    run_dir: str | Path, *, queries: int = 10, topk: int = 10, device: str = "auto"
+) -> tuple[dict[str, float], Path]:
+    """``reidkit report RUN``: evaluate the run's best model (``eval.json``) and write the run
+    report ``RUN/report/report.html``; returns the metrics and the page's path."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ConfigError(f"{run}: not a run folder (expected config.json and best.pth inside)")
+    if queries < 1 or topk < 1:
+        raise ConfigError(f"--queries {queries} --topk {topk}: expected 1 or more")
+    metrics = evaluate_target(run, report=queries, topk=topk, device=device)
+    return metrics, run / "report" / "report.html"
+
+
+class RunReport(Callback):
+    """Writes the run report once training has finished (rank 0). A failure is logged as a
+    warning: the finished training stands."""
+
+    name = "run_report"
+
+    def __init__(self, queries: int = 10, topk: int = 10) -> None:
+        self.queries, self.topk = queries, topk
+
+    def on_fit_end(self, trainer: Any, summary: dict[str, Any]) -> None:
+        """Evaluate the best model and write ``report/report.html``."""
+        if not trainer.main or trainer.evaluator is None:
+            return
+        try:
+            _, page = report_run(
+                trainer.run_dir, queries=self.queries, topk=self.topk, device=str(trainer.device)
+            )
+        except ReidkitError as e:
+            trainer.log.warning(f"run report not written: {first_line(e)}")
+            return
+        trainer.log.info(f"report: {page}")

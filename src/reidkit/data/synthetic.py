@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from reidkit.data.synthetic_draw import Camera, Identity, random_camera, random_identity, render
+from reidkit.data.synthetic_plant import plant_problems
 from reidkit.utils.errors import DataError
 
 SPLIT_DIRS = ("bounding_box_train", "query", "bounding_box_test")
@@ -149,12 +150,14 @@ def generate_synthetic(
     num_junk: int | None = None,
     num_distractors: int | None = None,
     quality: int = 90,
+    plant: bool = False,
 ) -> dict[str, Any]:
     """Write the dataset under ``out_dir`` and return a summary of what was written.
 
     ``num_ids`` training identities and ``num_test_ids`` (default: as many) disjoint test
     identities, each seen by 2-4 of ``num_cameras`` cameras; ``train_images`` fixes the total
     number of training images (spread evenly) instead of ``images_per_id`` +-25%.
+    ``plant`` then plants known problems for ``reidkit data check`` (``synthetic_plant``).
     """
     num_test = num_ids if num_test_ids is None else num_test_ids
     _check(num_ids, num_test, num_cameras, img_h, img_w)
@@ -173,6 +176,7 @@ def generate_synthetic(
         "num_junk": num_junk,
         "num_distractors": num_distractors,
         "quality": quality,
+        **({"plant": True} if plant else {}),
     }
     previous = _prepare(root, args)
     if previous is not None:
@@ -209,6 +213,8 @@ def generate_synthetic(
         "seconds": round(seconds, 2),
         "images_per_s": round(writer.written / max(seconds, 1e-9), 1),
     }
+    if plant:
+        summary["planted"] = plant_problems(root)
     (root / MARKER).write_text(json.dumps({"args": args, "summary": summary}), encoding="utf-8")
     return summary
 
@@ -228,4 +234,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"  query:              {summary['query_images']} images of {summary['test_ids']} ids",
         f"  bounding_box_test:  {summary['gallery_images']} images (incl. "
         f"{summary['junk_images']} junk -1, {summary['distractor_images']} distractors 0000)",
+    ] + [
+        f"  planted {kind}: {', '.join(paths)}"
+        for kind, paths in summary.get("planted", {}).items()
     ]

@@ -1,5 +1,5 @@
-"""Visual evaluation report: ranked lists of a few queries as a PNG grid, an HTML page, and a
-CHW uint8 tensor for TensorBoard (``writer.add_image``).
+"""Visual evaluation report: ranked lists of a few queries as a PNG grid, and as a CHW uint8
+tensor for TensorBoard (``writer.add_image``).
 
 Each row shows a query (blue frame) and its top-k gallery images after the protocol's
 filtering (junk and same-identity-same-camera removed), framed green for the right identity
@@ -9,7 +9,6 @@ Drawn with PIL only.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,39 +129,11 @@ def record_reader(records: Sequence[Any], source: Any) -> Callable[[int], Image.
     return read
 
 
-def write_report(
-    out_dir: str | Path,
-    image: Image.Image,
-    rows: Sequence[RankedQuery],
-    metrics: dict[str, float],
-    html_page: bool = True,
-    title: str = "reidkit evaluation",
-) -> list[Path]:
-    """Save ``ranked_lists.png`` (and ``report.html`` with the metrics and each query's
-    first-hit rank and AP) under ``out_dir``; returns the written paths."""
+def write_report(out_dir: str | Path, image: Image.Image) -> Path:
+    """Save the grid as ``ranked_lists.png`` under ``out_dir``; returns its path. (The HTML
+    page of an evaluation is ``report_page.render_report``.)"""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = out / "ranked_lists.png"
     image.save(png)
-    written = [png]
-    if html_page:
-        metric_rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in metrics.items()
-        )
-        query_rows = "".join(
-            f"<tr><td>{r.query}</td><td>{r.first_hit if r.first_hit else '-'}</td>"
-            f"<td>{'-' if r.ap is None else f'{r.ap:.4f}'}</td>"
-            f"<td>{sum(r.correct)}/{len(r.correct)}</td></tr>"
-            for r in rows
-        )
-        page = (
-            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title></head><body><h1>{html.escape(title)}</h1><h2>Metrics</h2><table border=1>"
-            f"{metric_rows}</table><h2>Ranked lists</h2><img src='{png.name}'><table border=1>"
-            "<tr><th>query</th><th>first hit</th><th>AP</th><th>correct in top-k</th></tr>"
-            f"{query_rows}</table></body></html>"
-        )
-        page_path = out / "report.html"
-        page_path.write_text(page, encoding="utf-8")
-        written.append(page_path)
-    return written
+    return png

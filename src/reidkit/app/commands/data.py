@@ -1,9 +1,11 @@
-"""CLI verbs of the data package: ``synth``, ``data info``, ``pack``, ``unpack``."""
+"""CLI verbs of the data package: ``synth``, ``data info``, ``data check``, ``pack``, ``unpack``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from reidkit.utils.choices import DEVICES
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -18,6 +20,7 @@ def _synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         images_per_id=args.images_per_id,
         num_test_ids=args.test_ids,
+        plant=args.plant_problems,
     )
     print("\n".join(summary_lines(summary)))
     return 0
@@ -64,13 +67,110 @@ def _add_synth(subparsers: Any) -> None:
     p.add_argument("--height", type=int, default=128, help="image height (default 128)")
     p.add_argument("--width", type=int, default=64, help="image width (default 64)")
     p.add_argument("--images-per-id", type=int, default=16, help="images per identity (default 16)")
+    p.add_argument(
+        "--plant-problems",
+        action="store_true",
+        help="plant a copy and a near duplicate across splits, a wrong label and an id with "
+        "one image (to try reidkit data check)",
+    )
     p.set_defaults(func=_synth)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from reidkit.app.data_check import parse_size, run_data_check
+    from reidkit.data.check import CheckOptions, format_check
+
+    options = CheckOptions(
+        hash_distance=args.hash_distance,
+        size_factor=args.size_factor,
+        aspect_factor=args.aspect_factor,
+        label_k=args.label_k,
+    )
+    result, paths = run_data_check(
+        args.root,
+        layout=args.layout,
+        out=args.out,
+        options=options,
+        model=args.model,
+        features=not args.no_labels and args.label_k > 0,
+        feature_size=parse_size(args.feature_size),
+        device=args.device,
+        max_shown=args.max_shown,
+        progress=not args.quiet,
+    )
+    print(format_check(result))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 1 if result["leakage"] else 0
+
+
+CHECK_HELP = """\
+Reads every image once and reports: leakage between splits (identical files, and near
+duplicates by a 256-bit perceptual hash), duplicates within a split, train ids with one
+image, query ids with no gallery image in another camera, images per camera and per id,
+size and aspect-ratio outliers, and suspected label mistakes (an image whose --label-k
+nearest neighbours all carry one other id; features of --model, or ImageNet MobileNetV2).
+Writes check.json and check.html (thumbnails of every finding) to --out.
+Exit status: 0 no leakage, 1 leakage found, 2 error (an internal error also exits 1,
+printing an 'internal error' line instead of the table)."""
+
+
+def _add_check(verbs: Any) -> None:
+    c = verbs.add_parser(
+        "check",
+        help="leakage, duplicates, label mistakes, outliers (exit 1 on leakage)",
+        description=CHECK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("root", help="dataset folder or packed .lmdb store")
+    c.add_argument("--layout", default="auto", help="layout name (default: detect)")
+    c.add_argument("-o", "--out", help="output folder (default: ./<dataset name>_check)")
+    c.add_argument(
+        "--hash-distance",
+        type=int,
+        default=16,
+        help="near duplicates: at most this many of 256 perceptual-hash bits differ "
+        "(default 16; 0 = identical hashes only)",
+    )
+    c.add_argument(
+        "--size-factor",
+        type=float,
+        default=4.0,
+        help="size outlier: area this many times above or below the median (default 4)",
+    )
+    c.add_argument(
+        "--aspect-factor",
+        type=float,
+        default=1.5,
+        help="aspect outlier: width/height this many times off the median (default 1.5)",
+    )
+    c.add_argument(
+        "--label-k",
+        type=int,
+        default=3,
+        help="label suspect: its K nearest neighbours all carry one other id (default 3)",
+    )
+    c.add_argument(
+        "--model",
+        metavar="RUN",
+        help="features of this run folder / checkpoint (default: ImageNet MobileNetV2)",
+    )
+    c.add_argument(
+        "--feature-size",
+        default="256x128",
+        help="HxW the ImageNet features are computed at (default 256x128; 128x64 is 4x "
+        "quicker and coarser)",
+    )
+    c.add_argument("--no-labels", action="store_true", help="skip the label check (no model)")
+    c.add_argument("--max-shown", type=int, default=50, help="findings per kind drawn in html")
+    c.add_argument("--device", default="auto", choices=DEVICES)
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_check)
 
 
 def register(subparsers: Any) -> None:
     """Add the data verbs to the ``reidkit`` parser."""
     _add_synth(subparsers)
-    data = subparsers.add_parser("data", help="inspect datasets (data info ROOT)")
+    data = subparsers.add_parser("data", help="inspect datasets (data info / data check ROOT)")
     verbs = data.add_subparsers(dest="data_command", metavar="VERB")
     verbs.required = True
     info = verbs.add_parser(
@@ -80,6 +180,7 @@ def register(subparsers: Any) -> None:
     info.add_argument("--layout", default="auto", help="layout name (default: detect)")
     info.add_argument("--sample", type=int, default=200, help="images per split read for sizes")
     info.set_defaults(func=_info)
+    _add_check(verbs)
     pack = subparsers.add_parser("pack", help="pack a dataset folder into one LMDB file (atomic)")
     pack.add_argument("root", help="dataset folder")
     pack.add_argument("out", help="output store, e.g. market.lmdb")

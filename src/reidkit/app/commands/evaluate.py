@@ -1,4 +1,4 @@
-"""CLI verb of the evaluation package: ``reidkit eval TARGET``."""
+"""CLI verbs of the evaluation package: ``reidkit eval TARGET`` and ``reidkit report RUN``."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="draw the ranked lists of N queries (report/ranked_lists.png + html)",
+        help="also write report/report.html (curves, per-camera figures, the N worst queries "
+        "with thumbnails) and report/ranked_lists.png (N queries spread over the set)",
     )
     p.add_argument(
         "--scales",
@@ -56,6 +57,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     p.set_defaults(func=_eval)
+    _add_report(sub)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a run's report page (curves, per-camera figures, worst queries) to open "
+        "in a browser",
+        description="Evaluate RUN's best model as `reidkit eval RUN` does (writing eval.json) "
+        "and write RUN/report/report.html: one self-contained page (no server, no network) "
+        "with the config, loss / lr / metric curves per epoch, the best epoch, rank-1 and mAP "
+        "per query camera, and the worst queries with their top-k gallery images.",
+    )
+    p.add_argument("run", help="run folder (config.json, metrics.jsonl, best.pth)")
+    p.add_argument("--queries", type=int, default=10, help="worst queries shown (default 10)")
+    p.add_argument("--topk", type=int, default=10, help="gallery images per query (default 10)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from reidkit.app.evaluate import format_metrics, report_run
+
+    metrics, page = report_run(args.run, queries=args.queries, topk=args.topk, device=args.device)
+    print(format_metrics(metrics))
+    print(f"wrote {page}")
+    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
