@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(PY) -m reidkit synth $(DEMO_DATA) --ids 60 --seed 0
-	$(PY) -m reidkit train -c configs/demo.json --sub-working-dir demo_run
+	$(PY) -m reidkit train -c configs/demo.json --sub-working-dir demo_run --overwrite
 	$(PY) -m reidkit export $(DEMO_RUN)/demo_run
 
 test: $(STAMP)
