@@ -6,8 +6,9 @@ Detection order (first match wins): a ``.lmdb`` file (packed store); a
 duke); ``image_train/`` (VeRi-776); ``list_train.txt`` (MSMT17); ``detected/`` or
 ``labeled/`` holding Market folders (CUHK03-NP); ``train/`` + ``val/`` class folders
 (ImageFolder); identity folders (custom, also ``query/<id>/`` + ``gallery/<id>/`` alone).
-A dataset may lack its train split (test-only: evaluate on it, not train). A folder holding a single sub-folder that is a
-dataset (e.g. ``Market-1501-v15.09.15/``) is looked into.
+A dataset may lack its train split (test-only: evaluate on it, not train). A folder
+holding a single sub-folder that is a dataset (e.g. ``Market-1501-v15.09.15/``) is looked
+into.
 """
 
 from __future__ import annotations
