@@ -22,7 +22,7 @@ from reidkit.utils.errors import DataError
 
 SPLIT_DIRS = ("bounding_box_train", "query", "bounding_box_test")
 MARKER = ".reidkit_synth.json"  # arguments + summary of a completed generation
-SYNTH_VERSION = 2  # bump when the drawing changes, so old folders are regenerated
+SYNTH_VERSION = 3  # bump when the drawing changes, so old folders are regenerated
 
 
 def _prepare(root: Path, args: dict[str, Any]) -> dict[str, Any] | None:
