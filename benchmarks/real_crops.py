@@ -51,7 +51,8 @@ def build_sets(video: Path, work: Path) -> tuple[Path, Path]:
     for out, extra in ((eval_dir, ["--labelled"]), (adapt_dir, [])):
         frames = EVAL_FRAMES if out is eval_dir else ADAPT_FRAMES
         if not (out / "crops.json").is_file():
-            reidkit("crops", str(video), "--frames", frames, *extra, *CROP_OPTIONS, "--out", str(out))
+            args = ["--frames", frames, *extra, *CROP_OPTIONS, "--out", str(out)]
+            reidkit("crops", str(video), *args)
     return eval_dir, adapt_dir
 
 
@@ -114,18 +115,22 @@ def main() -> None:
     video = Path(args.video) if args.video else sample_video()
     eval_dir, adapt_dir = build_sets(video, work)
     synth = work / f"synth_{args.ids}_s{args.seed}"
-    rows = [("ImageNet MobileNetV2 (no training)", evaluate(imagenet_run(work, eval_dir), eval_dir))]
+    imagenet = evaluate(imagenet_run(work, eval_dir), eval_dir)
+    rows = [("ImageNet MobileNetV2 (no training)", imagenet)]
     if not args.skip_train:
         run = train_synthetic(work, synth, args.ids, args.seed, args.name)
         real = evaluate(run, eval_dir)
         own = best_in_domain(run)
         rows.append((f"synthetic-trained (demo recipe, {args.ids} ids)", real))
-        print(f"synthetic-trained on its own synthetic test set: mAP {100 * own['mAP']:.1f}, "
-              f"rank-1 {100 * own['rank1']:.1f}")
+        print(
+            f"synthetic-trained on its own synthetic test set: mAP {100 * own['mAP']:.1f}, "
+            f"rank-1 {100 * own['rank1']:.1f}"
+        )
     n = rows[0][1]
-    print(f"\nreal crops: {eval_dir} ({int(n['num_queries'])} queries); "
-          f"adaptation crops: {adapt_dir}")
-    print(f"| model | mAP | rank-1 | vs ImageNet mAP |\n| --- | ---: | ---: | ---: |")
+    print(
+        f"\nreal crops: {eval_dir} ({int(n['num_queries'])} queries); adaptation crops: {adapt_dir}"
+    )
+    print("| model | mAP | rank-1 | vs ImageNet mAP |\n| --- | ---: | ---: | ---: |")
     for name, m in rows:
         delta = 100 * (m["mAP"] - n["mAP"])
         print(f"| {name} | {100 * m['mAP']:.1f} | {100 * m['rank1']:.1f} | {delta:+.1f} |")
