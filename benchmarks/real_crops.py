@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from reidkit.config import load_config, save_config  # noqa: E402
-from reidkit.engine.checkpoint import save_checkpoint  # noqa: E402
 from reidkit.models import build_model  # noqa: E402
+from reidkit.models.checkpoint import save_checkpoint  # noqa: E402
 from reidkit.utils.sample_data import sample_video  # noqa: E402
 
 EVAL_FRAMES, ADAPT_FRAMES = "200:399", "1:199"

@@ -34,8 +34,8 @@ def other_domain(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_dir(eval_cfg, tmp_path: Path):
     """A run folder (config.json + best.pth) of an untrained ResNet-18 over ``eval_market``."""
     from reidkit.config import save_config
-    from reidkit.engine.checkpoint import save_checkpoint
     from reidkit.models import build_model
+    from reidkit.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model(eval_cfg, 4).eval()
