@@ -120,6 +120,8 @@ class Camera:
     blur: float
     noise: float
     quality: int  # JPEG quality of the camera's stream
+    light: float  # brightness slope from top to bottom (sun, shade)
+    shading: float  # strength of uneven light over the image (folds, shadows)
 
 
 def random_camera(rng: np.random.Generator) -> Camera:
@@ -136,6 +138,8 @@ def random_camera(rng: np.random.Generator) -> Camera:
         blur=float(rng.uniform(0.0, 0.8)),
         noise=float(rng.uniform(1.0, 6.0)),
         quality=int(rng.integers(35, 90)),
+        light=float(rng.uniform(-0.25, 0.25)),
+        shading=float(rng.uniform(0.04, 0.14)),
     )
 
 
@@ -159,7 +163,7 @@ def render(
     """One camera image of ``ident`` (a bad detection of the scene when ``junk``).
 
     Drawn at twice the size and reduced, so edges are smooth; then the camera's resolution
-    loss, blur, colour, noise and JPEG compression.
+    loss, blur, colour and noise (its JPEG quality is applied when the image is saved).
     """
     s = 2
     img = cam.scene.crop(2 * w, 2 * h, rng)
@@ -171,7 +175,7 @@ def render(
             cx += float(rng.choice([-1, 1])) * w * float(rng.uniform(0.5, 0.9))
             top += float(rng.uniform(-0.4, 0.4)) * 2 * h
         draw_person(img, ident, _pose(cam, rng), (cx, top, ph), rng)
-    if rng.random() < 0.3:  # a passer-by, a pole or a sign partly in front
+    if rng.random() < 0.45:  # a passer-by, a pole or a sign partly in front
         occlude(
             img,
             rng,

@@ -7,12 +7,12 @@ towards the horizon), plus poles, signs and cones; both surfaces carry blotchy a
 texture. It is drawn once per crop size as a wide panorama, and each image takes a window of
 it at a random place, so backgrounds vary from image to image but stay the camera's own.
 ``occlude`` puts a passer-by, a pole or a bin in front; ``camera_effects`` adds the camera's
-resolution loss, blur, colour, contrast, noise and JPEG compression.
+resolution loss, blur, uneven light (a top-to-bottom slope and soft blotches, like shade and
+folds), colour, contrast and noise (the writer applies its JPEG quality).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,7 +148,8 @@ def occlude(
 
 
 def camera_effects(img: Image.Image, cam: Any, rng: np.random.Generator) -> Image.Image:
-    """The camera's resolution loss, blur, colour balance, contrast, noise and JPEG."""
+    """The camera's resolution loss, blur, colour balance, contrast and noise (its JPEG
+    quality is applied when the image is written)."""
     w, h = img.size
     res = cam.resolution * float(rng.uniform(0.85, 1.15))
     if res < 0.95:
@@ -157,13 +158,12 @@ def camera_effects(img: Image.Image, cam: Any, rng: np.random.Generator) -> Imag
     if cam.blur > 0.25:
         img = img.filter(ImageFilter.GaussianBlur(cam.blur))
     arr = np.asarray(img, dtype=np.float32)
+    slope = cam.light * float(rng.uniform(0.5, 1.5))
+    ramp = 1.0 + slope * (np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None, None])
+    arr = arr * ramp * _texture(rng, w, h, max(2, h // 6), cam.shading)
     mean = float(arr.mean())
     gain = cam.gain * float(rng.uniform(0.9, 1.1))
     scale = np.asarray(cam.balance, dtype=np.float32) * (gain * cam.contrast)
     arr = arr * scale + (mean * (1 - cam.contrast) * gain)
     arr += rng.standard_normal(arr.shape, dtype=np.float32) * cam.noise
-    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=int(cam.quality))
-    with Image.open(io.BytesIO(buf.getvalue())) as out:
-        return out.convert("RGB")
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
