@@ -176,3 +176,9 @@ def test_bad_inputs(clip: tuple[Path, Path], tmp_path: Path) -> None:
         list(read_frames(tmp_path / "not.avi"))
     assert parse_camera("walk.avi=3,x.avi=4", video) == 3 and parse_camera(None, video) == 1
     assert parse_frames("200:") == (200, None)
+
+
+def test_missing_opencv_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "cv2", None)  # as if not installed
+    with pytest.raises(DataError, match=r"pip install 'reidkit\[video\]'"):
+        list(read_frames(tmp_path / "x.avi"))
