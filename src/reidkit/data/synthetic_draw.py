@@ -134,12 +134,12 @@ def random_camera(rng: np.random.Generator) -> Camera:
         gain=float(rng.uniform(0.75, 1.15)),
         balance=tuple(float(x) for x in rng.uniform(0.9, 1.1, size=3)),
         contrast=float(rng.uniform(0.75, 1.1)),
-        resolution=float(rng.uniform(0.35, 0.9)),
-        blur=float(rng.uniform(0.0, 0.8)),
-        noise=float(rng.uniform(1.0, 6.0)),
-        quality=int(rng.integers(35, 90)),
-        light=float(rng.uniform(-0.25, 0.25)),
-        shading=float(rng.uniform(0.04, 0.14)),
+        resolution=float(rng.uniform(0.5, 0.95)),
+        blur=float(rng.uniform(0.0, 0.7)),
+        noise=float(rng.uniform(1.0, 4.5)),
+        quality=int(rng.integers(45, 90)),
+        light=float(rng.uniform(-0.2, 0.2)),
+        shading=float(rng.uniform(0.03, 0.1)),
     )
 
 
@@ -175,7 +175,7 @@ def render(
             cx += float(rng.choice([-1, 1])) * w * float(rng.uniform(0.5, 0.9))
             top += float(rng.uniform(-0.4, 0.4)) * 2 * h
         draw_person(img, ident, _pose(cam, rng), (cx, top, ph), rng)
-    if rng.random() < 0.45:  # a passer-by, a pole or a sign partly in front
+    if rng.random() < 0.25:  # a passer-by, a pole or a sign partly in front
         occlude(
             img,
             rng,
