@@ -13,7 +13,7 @@ query and its later half the gallery. Side by side, evaluated the same way
 It also writes the unlabeled crops of frames 1-199 (the adaptation input of `reidkit adapt`).
 Every command is printed before it runs. Frames >= 400 are never read.
 
-    .venv/bin/python benchmarks/real_crops.py                  # CPU, ~10 minutes
+    .venv/bin/python benchmarks/real_crops.py                  # CPU: minutes quiet, ~1 h shared
     .venv/bin/python benchmarks/real_crops.py --skip-train     # ImageNet row + data only
 """
 
