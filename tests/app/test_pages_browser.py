@@ -95,7 +95,7 @@ def _lookup(data: Any, key: str) -> Any:
 
 
 def _equal(shown: str, value: Any) -> bool:
-    if isinstance(value, float) and not value.is_integer():
+    if isinstance(value, float) and (not value.is_integer() or "." in shown):
         return abs(float(shown) - value) <= 5e-5  # shown with 4 decimals
     return shown == str(int(value) if isinstance(value, float) else value)
 

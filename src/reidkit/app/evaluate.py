@@ -7,6 +7,10 @@
 * ``.npz``: saved features, either one file with ``qf, gf, q_pids, g_pids, q_camids,
   g_camids`` or a query features file of ``reidkit extract`` plus ``--gallery FILE``.
 
+``data`` (``--data DIR``) evaluates a model on another dataset: the cross-domain protocol (train
+on one dataset, test on another). It replaces the config's ``batches_dir`` and detects the
+layout; the folder may hold only query and gallery (a test-only dataset).
+
 The metrics are printed as a table and written to ``eval.json``; ``report`` > 0 also writes
 the ranked lists of that many queries as ``report/ranked_lists.png`` and the run report page
 ``report/report.html`` (curves, per-camera figures, the worst queries; ``reidkit.app.report``).
@@ -100,13 +104,19 @@ def _config_for(target: Path, config: str | None, overrides: Sequence[str]) -> C
     )
 
 
-def _with_eval_options(cfg: Any, rerank: bool | None, flip: bool | None) -> Any:
-    """A copy of ``cfg`` with the --rerank / --flip switches applied."""
+def _with_eval_options(
+    cfg: Any, rerank: bool | None, flip: bool | None, dataset: str | Path | None = None
+) -> Any:
+    """A copy of ``cfg`` with the --rerank / --flip switches and --data folder applied."""
     ev = cfg.evaluation_params
     if rerank is not None:
         ev = ev.model_copy(update={"rerank": rerank})
     data = cfg.data if flip is None else cfg.data.model_copy(update={"flip_test": flip})
-    return cfg.model_copy(update={"evaluation_params": ev, "data": data})
+    update: dict[str, Any] = {"evaluation_params": ev, "data": data}
+    if dataset is not None:  # cross-domain: another dataset, its layout detected
+        update["batches_dir"] = str(dataset)
+        update["data"] = data.model_copy(update={"layout": "auto"})
+    return cfg.model_copy(update=update)
 
 
 def _model_features(
@@ -231,16 +241,22 @@ def evaluate_target(
     device: str = "auto",
     scales: Sequence[float] = (1.0,),
     evaluator: str | None = None,
+    data: str | Path | None = None,
 ) -> dict[str, float]:
     """Evaluate ``target`` (see the module docstring), write ``eval.json`` and return metrics.
 
     ``scales`` averages the embeddings of resized images (multi-scale test, PyTorch models).
     ``evaluator`` names the evaluator to run on a PyTorch model (a built-in or a plugin the
     user names); without it, the one of ``config`` or the built-in the stored config names.
+    ``data`` is a dataset folder / store to evaluate on instead of the config's.
     """
     path = Path(target)
     if not path.exists():
         raise ConfigError(f"{path}: no such run folder, checkpoint, .onnx or .npz file")
+    if data is not None and path.suffix == ".npz":
+        raise ConfigError(f"--data applies to models, not to saved features ({path.name})")
+    if data is not None and not Path(data).exists():
+        raise ConfigError(f"--data {data}: no such dataset folder or .lmdb store")
     scales = _checked_scales(scales, path)
     dev = pick_device(device)
     if path.suffix == ".npz":
@@ -251,15 +267,15 @@ def evaluate_target(
         )
         fs = load_feature_file(path, gallery)
     elif path.suffix == ".onnx":
-        cfg = _with_eval_options(_config_for(path, config, overrides), rerank, flip)
+        cfg = _with_eval_options(_config_for(path, config, overrides), rerank, flip, data)
         fs = _onnx_features(path, cfg, dev)
     else:
         model, cfg = restore(path, config, overrides, dev)
-        cfg = _with_eval_options(cfg, rerank, flip)
+        cfg = _with_eval_options(cfg, rerank, flip, data)
         kind = evaluator or cfg.evaluation_params.type or "market_evaluate"
         if kind != "market_evaluate":
             metrics = _run_configured(kind, cfg, model, dev)
-            out_json = _save(path, output, metrics, kind)
+            out_json = _save(path, output, metrics, kind, data)
             if report > 0 and html:
                 _write_page(path, out_json, metrics, cfg, None, report, topk)
             return metrics
@@ -273,7 +289,7 @@ def evaluate_target(
         rerank=bool(rerank) if ev is None else ev.rerank,
         query_expansion=ev.query_expansion if ev else 0,
     )
-    out_json = _save(path, output, metrics, "market_evaluate")
+    out_json = _save(path, output, metrics, "market_evaluate", data)
     if report > 0:
         _write_report(fs, report, topk, distance, out_json.parent / "report")
         if html:
@@ -316,11 +332,24 @@ def _run_configured(kind: str, cfg: Any, model: torch.nn.Module, dev: torch.devi
     return run_evaluator(ev, cfg, model, dataset=build_dataset(cfg), device=dev)
 
 
-def _save(target: Path, output: str | Path | None, metrics: dict[str, float], kind: str) -> Path:
-    """Write ``eval.json`` (default: in the run folder, else beside the target)."""
-    out = Path(output) if output else (target if target.is_dir() else target.parent) / "eval.json"
+def _save(
+    target: Path,
+    output: str | Path | None,
+    metrics: dict[str, float],
+    kind: str,
+    data: str | Path | None = None,
+) -> Path:
+    """Write ``eval.json`` (default: in the run folder, else beside the target).
+
+    With ``--data DIR`` the default name is ``eval_<DIR name>.json``, so a cross-domain result
+    does not replace the run's own.
+    """
+    name = f"eval_{Path(data).resolve().name}.json" if data is not None else "eval.json"
+    out = Path(output) if output else (target if target.is_dir() else target.parent) / name
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"target": str(target), "evaluator": kind, "metrics": metrics}
+    if data is not None:
+        record["data"] = str(data)
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return out
 

@@ -27,6 +27,7 @@ _EXPORTS = {
     "Record": ".records",
     "ReidDataset": ".records",
     "relabel": ".records",
+    "require_train": ".records",
     "PKSampler": ".samplers",
     "RandomBatchSampler": ".samplers",
     "FolderSource": ".sources",

@@ -5,8 +5,10 @@ Detection order (first match wins): a ``.lmdb`` file (packed store); a
 ``query/`` + ``bounding_box_test/`` (Market-1501, or DukeMTMC-reID when the folder name says
 duke); ``image_train/`` (VeRi-776); ``list_train.txt`` (MSMT17); ``detected/`` or
 ``labeled/`` holding Market folders (CUHK03-NP); ``train/`` + ``val/`` class folders
-(ImageFolder); identity folders (custom). A folder holding a single sub-folder that is a
-dataset (e.g. ``Market-1501-v15.09.15/``) is looked into.
+(ImageFolder); identity folders (custom, also ``query/<id>/`` + ``gallery/<id>/`` alone).
+A dataset may lack its train split (test-only: evaluate on it, not train). A folder
+holding a single sub-folder that is a dataset (e.g. ``Market-1501-v15.09.15/``) is looked
+into.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from reidkit.data.layouts.lists import (
     MSMT_LISTS,
     VERI_SPLITS,
     cuhk03_subsets,
+    has_images,
     load_cuhk03_np,
     load_msmt17,
     load_veri776,
@@ -47,7 +50,9 @@ def _detect_here(root: Path) -> str | None:
         return "lmdb" if root.suffix == ".lmdb" else None
     if (root / MANIFEST).is_file():
         return "manifest"
-    if any((root / d).is_dir() for d in MARKET_SPLITS.values()):  # loader names what is missing
+    market_dirs = (MARKET_SPLITS["train"], MARKET_SPLITS["gallery"])
+    if any((root / d).is_dir() for d in market_dirs) or has_images(root / MARKET_SPLITS["query"]):
+        # the loader names what is missing; query/<id>/ folders alone are the custom layout
         return "dukemtmc" if "duke" in root.name.lower() else "market1501"
     if (root / VERI_SPLITS["train"]).is_dir():
         return "veri776"
@@ -59,6 +64,8 @@ def _detect_here(root: Path) -> str | None:
         return "imagefolder"
     if identity_folders(root / "train") or len(identity_folders(root)) >= 2:
         return "custom"
+    if identity_folders(root / "query") and identity_folders(root / "gallery"):
+        return "custom"  # test-only: query/<id>/ + gallery/<id>/
     return None
 
 

@@ -19,7 +19,7 @@ import torch
 
 from reidkit.data.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, normalize_uint8
 from reidkit.data.decode import decode_records, iterate_decoded, single_threaded
-from reidkit.data.records import ImageSource, Record, ReidDataset
+from reidkit.data.records import ImageSource, Record, ReidDataset, require_train
 from reidkit.data.samplers import PKSampler, RandomBatchSampler
 from reidkit.utils.errors import DataError
 from reidkit.utils.logging import get_logger
@@ -341,6 +341,7 @@ def build_train_loader(
     cfg: Any, dataset: ReidDataset, device: torch.device | str, rank: int = 0, world_size: int = 1
 ) -> TrainLoader:
     """The training loader of ``dataset.train`` as ``cfg`` describes it (PK or random)."""
+    require_train(dataset)
     bs = cfg.batch_sampling_params
     return TrainLoader(
         dataset.train,

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from reidkit.utils.errors import DataError
+
 
 @dataclass(frozen=True)
 class Record:
@@ -51,6 +53,16 @@ class ReidDataset:
     def splits(self) -> dict[str, list[Record]]:
         """The three record lists by name."""
         return {"train": self.train, "query": self.query, "gallery": self.gallery}
+
+
+def require_train(dataset: ReidDataset) -> None:
+    """``DataError`` (one line) when ``dataset`` has no train split: it can only be evaluated on."""
+    if not dataset.train:
+        raise DataError(
+            f"{dataset.source.root}: the train split has no usable images (a test-only dataset: "
+            "query and gallery only); train on a dataset with a train split, and evaluate "
+            "this one with `reidkit eval RUN --data DIR`"
+        )
 
 
 def relabel(records: Sequence[Record]) -> tuple[list[Record], dict[int, int]]:

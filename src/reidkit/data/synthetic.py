@@ -22,7 +22,7 @@ from reidkit.utils.errors import DataError
 
 SPLIT_DIRS = ("bounding_box_train", "query", "bounding_box_test")
 MARKER = ".reidkit_synth.json"  # arguments + summary of a completed generation
-SYNTH_VERSION = 2  # bump when the drawing changes, so old folders are regenerated
+SYNTH_VERSION = 4  # bump when the drawing changes, so old folders are regenerated
 
 
 def _prepare(root: Path, args: dict[str, Any]) -> dict[str, Any] | None:
@@ -85,7 +85,7 @@ class _Writer:
         name = f"{tag}_c{cam + 1}s{1 + f // 100000}_{f % 1000000:06d}_01.jpg"
         img = render(ident, self.cams[cam], self.h, self.w, rng, junk=junk)
         buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=self.quality)
+        img.save(buf, format="JPEG", quality=min(self.quality, self.cams[cam].quality))
         (self.root / split / name).write_bytes(buf.getvalue())
         self.written += 1
 

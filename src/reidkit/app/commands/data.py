@@ -1,4 +1,5 @@
-"""CLI verbs of the data package: ``synth``, ``data info``, ``data check``, ``pack``, ``unpack``."""
+"""CLI verbs of the data package: ``synth``, ``crops``, ``data info``, ``data check``,
+``pack``, ``unpack``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,71 @@ def _synth(args: argparse.Namespace) -> int:
     )
     print("\n".join(summary_lines(summary)))
     return 0
+
+
+def _crops(args: argparse.Namespace) -> int:
+    from reidkit.data.crops import summary_lines, video_to_dataset
+    from reidkit.data.video import HogDetector
+
+    detector = None
+    if args.mot is None:
+        detector = HogDetector(upscale=args.upscale, min_score=args.min_score)
+    summary = video_to_dataset(
+        args.video,
+        args.out,
+        mot=args.mot,
+        labelled=args.labelled,
+        frames=args.frames,
+        stride=args.stride,
+        min_height=args.min_height,
+        min_track=args.min_track,
+        max_crops_per_track=args.max_crops_per_track,
+        split_frame=args.split_frame,
+        camera=args.camera,
+        overwrite=args.overwrite,
+        detector=detector,
+        max_gap=args.max_gap,
+    )
+    print("\n".join(summary_lines(summary)))
+    return 0
+
+
+def _add_crops(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "crops",
+        help="cut person crops from a video into a ReID dataset (MOT boxes or HOG tracklets)",
+        description="Cut the people of VIDEO into a dataset: boxes from a MOTChallenge file "
+        "(--mot; track = identity) or found by OpenCV's HOG detector and linked into "
+        "tracklets by overlap. Writes a flat folder of unlabeled crops, or with --labelled a "
+        "Market-1501 folder (query = earlier half of each tracklet, gallery = later half). "
+        "Needs the video extra: pip install 'reidkit[video]'.",
+    )
+    p.add_argument("video", help="video file (anything OpenCV reads, e.g. .avi, .mp4)")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--mot", help="MOTChallenge boxes 'frame,id,x,y,w,h,conf,...' (1-based frames)")
+    p.add_argument("--labelled", action="store_true", help="Market layout, tracklets as ids")
+    p.add_argument("--frames", help="frame range A:B, inclusive and 1-based (default: all)")
+    p.add_argument(
+        "--split-frame",
+        type=int,
+        metavar="F",
+        help="with --labelled: frames < F -> bounding_box_train/, frames >= F -> query/gallery",
+    )
+    p.add_argument("--stride", type=int, default=1, help="use every Nth frame (default 1)")
+    p.add_argument("--min-height", type=float, default=0, help="drop boxes shorter (pixels)")
+    p.add_argument("--min-track", type=int, default=5, help="drop tracklets with fewer boxes")
+    p.add_argument(
+        "--max-crops-per-track",
+        type=int,
+        default=0,
+        help="keep at most N crops per tracklet, spread in time (default 0: all)",
+    )
+    p.add_argument("--camera", help="camera number N, or name=N,... by video file name")
+    p.add_argument("--max-gap", type=int, default=5, help="frames a tracklet may go unseen")
+    p.add_argument("--upscale", type=float, default=1.5, help="HOG: scale frames first")
+    p.add_argument("--min-score", type=float, default=0.5, help="HOG: minimum SVM score")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier crops output")
+    p.set_defaults(func=_crops)
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -170,6 +236,7 @@ def _add_check(verbs: Any) -> None:
 def register(subparsers: Any) -> None:
     """Add the data verbs to the ``reidkit`` parser."""
     _add_synth(subparsers)
+    _add_crops(subparsers)
     data = subparsers.add_parser("data", help="inspect datasets (data info / data check ROOT)")
     verbs = data.add_subparsers(dest="data_command", metavar="VERB")
     verbs.required = True

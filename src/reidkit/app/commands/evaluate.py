@@ -18,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("target", help="run folder | checkpoint.pth | model.onnx | features.npz")
     p.add_argument("-c", "--config", help="params file overriding the run's config")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="evaluate on this dataset instead of the config's (cross-domain protocol; "
+        "layout detected; query + gallery are enough)",
+    )
     p.add_argument("--gallery", help="gallery features (.npz of `reidkit extract`)")
     p.add_argument(
         "--rerank",
@@ -111,6 +117,7 @@ def _eval(args: argparse.Namespace) -> int:
         device=args.device,
         scales=scales,
         evaluator=args.evaluator,
+        data=args.data,
     )
     print(format_metrics(metrics))
     return 0

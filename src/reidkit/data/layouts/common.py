@@ -58,3 +58,13 @@ def require_nonempty(records: list, folder: Path, what: str, skips: SkipLog | No
         elif not Path(folder).exists():
             why = "; the folder does not exist"
         raise DataError(f"{folder}: the {what} split has no usable images{why}")
+
+
+def optional_train(folder: Path) -> bool:
+    """Whether a layout's train folder is simply absent (or holds no image files at all).
+
+    Such a dataset is *test-only* (query + gallery): it can be evaluated on (the
+    cross-domain protocol) but not trained on. A train folder holding images none of which
+    is usable is still an error, since that is a mistake rather than a choice.
+    """
+    return not folder.is_dir() or not list_images(folder)

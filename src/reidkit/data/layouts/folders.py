@@ -3,6 +3,7 @@
 Custom ReID data, ``<identity>/`` folders of images, in one of two shapes:
 
 * ``train/<id>/`` and ``test/<id>/`` (or ``query/<id>/`` + ``gallery/<id>/``, used as given);
+  ``query/<id>/`` + ``gallery/<id>/`` without ``train/`` is a test-only dataset;
 * ``<root>/<id>/`` only: identities sorted by folder name; those at odd positions (2nd, 4th,
   ...) are test identities, the others train identities.
 
@@ -83,14 +84,14 @@ def load_custom(root: str | Path) -> ReidDataset:
     """Read a folder-per-identity ReID dataset (see the module docstring for the rules)."""
     root = Path(root)
     skips = SkipLog()
-    if identity_folders(root / "train"):
-        train_dirs = identity_folders(root / "train")
+    q_dirs, g_dirs = identity_folders(root / "query"), identity_folders(root / "gallery")
+    if identity_folders(root / "train") or (q_dirs and g_dirs):
+        train_dirs = identity_folders(root / "train")  # none: a test-only dataset
         test_dirs = identity_folders(root / "test")
-        q_dirs, g_dirs = identity_folders(root / "query"), identity_folders(root / "gallery")
     else:
         every = identity_folders(root)
         train_dirs, test_dirs, q_dirs, g_dirs = every[0::2], every[1::2], [], []
-    if not train_dirs:
+    if not train_dirs and not (q_dirs and g_dirs):
         raise DataError(f"{root}: no identity folders with images (expected <root>/<id>/*.jpg)")
     names = sorted({d.name for d in train_dirs + test_dirs + q_dirs + g_dirs})
     test_pid = {n: i + 1 for i, n in enumerate(names)}
@@ -101,7 +102,8 @@ def load_custom(root: str | Path) -> ReidDataset:
         gallery = _given_split(g_dirs, test_pid, root, skips)
     else:
         query, gallery = _split_test(test_dirs, test_pid, root, skips)
-    require_nonempty(train, root, "train", skips)
+    if train_dirs:
+        require_nonempty(train, root, "train", skips)
     for split, recs in (("query", query), ("gallery", gallery)):
         require_nonempty(recs, root, split, skips)
     skips.warn()

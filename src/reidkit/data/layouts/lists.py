@@ -8,13 +8,15 @@
   (``data.cuhk03_subset`` picks one).
 * VeRi-776: ``image_train/``, ``image_query/``, ``image_test/``; names like
   ``0001_c001_00016450_0.jpg`` (vehicle id, 1-based camera).
+
+Without the train lists (MSMT17) or ``image_train/`` (VeRi-776) a dataset is test-only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from reidkit.data.layouts.common import SkipLog, list_images, require_nonempty
+from reidkit.data.layouts.common import SkipLog, list_images, optional_train, require_nonempty
 from reidkit.data.layouts.market import load_market, read_market_split
 from reidkit.data.records import Record, ReidDataset, relabel
 from reidkit.data.sources import FolderSource
@@ -61,17 +63,16 @@ def load_msmt17(root: str | Path) -> ReidDataset:
     """Read an MSMT17 folder (list files + ``train/`` / ``test/``)."""
     root = Path(root)
     skips = SkipLog()
-    train = read_msmt_list(root, MSMT_LISTS["train"], "train", skips)
-    if (root / MSMT_LISTS["val"]).is_file():
-        train += read_msmt_list(root, MSMT_LISTS["val"], "train", skips)
+    train: list[Record] = []
+    for lst in ("train", "val"):  # no train / val lists: a test-only dataset
+        if (root / MSMT_LISTS[lst]).is_file():
+            train += read_msmt_list(root, MSMT_LISTS[lst], "train", skips)
+    if (root / MSMT_LISTS["train"]).is_file():
+        require_nonempty(train, root / MSMT_LISTS["train"], "train", skips)
     query = read_msmt_list(root, MSMT_LISTS["query"], "test", skips)
     gallery = read_msmt_list(root, MSMT_LISTS["gallery"], "test", skips)
-    for split, records, lst in (
-        ("train", train, "train"),
-        ("query", query, "query"),
-        ("gallery", gallery, "gallery"),
-    ):
-        require_nonempty(records, root / MSMT_LISTS[lst], split, skips)
+    for split, records in (("query", query), ("gallery", gallery)):
+        require_nonempty(records, root / MSMT_LISTS[split], split, skips)
     skips.warn()
     train, mapping = relabel(sorted(set(train), key=lambda r: r.path))
     return ReidDataset(
@@ -114,6 +115,9 @@ def load_veri776(root: str | Path) -> ReidDataset:
     skips = SkipLog()
     splits = {}
     for split, folder in VERI_SPLITS.items():
+        if split == "train" and optional_train(root / folder):
+            splits[split] = []  # a test-only dataset
+            continue
         splits[split] = read_market_split(root, folder, skips, keep_junk=split != "train")
         require_nonempty(splits[split], root / folder, split, skips)
     skips.warn()

@@ -4,7 +4,8 @@
 ``0002_c1s1_000451_03.jpg``: a 4-digit person id (``-1`` = junk, ``0000`` = distractor),
 ``c<N>`` the 1-based camera (camid ``N-1``), then sequence / frame / box numbers
 (DukeMTMC: ``0001_c2_f0046182.jpg``). Junk and distractors are kept in the gallery (the
-evaluator handles them) and left out of training.
+evaluator handles them) and left out of training. Without ``bounding_box_train/`` (or with an
+empty one) the dataset is test-only: it can be evaluated on, not trained on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reidkit.data.layouts.common import SkipLog, list_images, require_nonempty
+from reidkit.data.layouts.common import SkipLog, list_images, optional_train, require_nonempty
 from reidkit.data.records import Record, ReidDataset, relabel
 from reidkit.data.sources import FolderSource
 
@@ -56,10 +57,14 @@ def load_market(root: str | Path, name: str = "market1501") -> ReidDataset:
     """Read a Market-1501-style folder into a ``ReidDataset`` (train pids relabelled)."""
     root = Path(root)
     skips = SkipLog()
-    train = read_market_split(root, MARKET_SPLITS["train"], skips, keep_junk=False)
+    train_dir = root / MARKET_SPLITS["train"]
+    train = []
+    if not optional_train(train_dir):
+        train = read_market_split(root, MARKET_SPLITS["train"], skips, keep_junk=False)
+        require_nonempty(train, train_dir, "train", skips)
     query = read_market_split(root, MARKET_SPLITS["query"], skips, keep_junk=True)
     gallery = read_market_split(root, MARKET_SPLITS["gallery"], skips, keep_junk=True)
-    for split, records in (("train", train), ("query", query), ("gallery", gallery)):
+    for split, records in (("query", query), ("gallery", gallery)):
         require_nonempty(records, root / MARKET_SPLITS[split], split, skips)
     skips.warn()
     train, mapping = relabel(train)
