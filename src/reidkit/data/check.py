@@ -177,7 +177,10 @@ def label_suspects(
 ) -> list[tuple[int, list[int], int]]:
     """``(image, its k neighbours, their id)`` for each image whose ``k`` nearest neighbours
     (by Euclidean distance of L2-normalised ``features``, itself excluded) all carry one
-    identity other than its own. Images whose identity has no other image are skipped."""
+    identity other than its own, and which is also nearer to that identity's mean feature than
+    to the mean of its own identity's other images (neighbours alone also flag an image whose
+    look merely resembles a few images of another person). Images whose identity has no other
+    image are skipped."""
     try:
         from sklearn.neighbors import NearestNeighbors  # optional dependency ('check' extra)
     except ImportError:
@@ -192,12 +195,18 @@ def label_suspects(
     _, idx = NearestNeighbors(n_neighbors=k + 1).fit(f).kneighbors(f)
     p = np.asarray(pids)
     count = Counter(p.tolist())
+    sums = {pid: f[p == pid].sum(0) for pid in count}
     out = []
     for i in range(n):
         nb = [int(j) for j in idx[i] if j != i][:k]
         ids = {int(p[j]) for j in nb}
-        if count[int(p[i])] > 1 and len(ids) == 1 and int(p[i]) not in ids:
-            out.append((i, nb, ids.pop()))
+        own = int(p[i])
+        if count[own] > 1 and len(ids) == 1 and own not in ids:
+            other = ids.pop()
+            own_mean = (sums[own] - f[i]) / (count[own] - 1)
+            other_mean = sums[other] / count[other]
+            if np.linalg.norm(f[i] - other_mean) < np.linalg.norm(f[i] - own_mean):
+                out.append((i, nb, other))
     return out
 
 
