@@ -323,11 +323,31 @@ class Config(Section):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."
     )
-    amp: Literal["off", "bf16", "fp16"] = Field(
-        "off", description="Automatic mixed precision (fp16 uses a grad scaler)."
+    amp: Literal["auto", "off", "bf16", "fp16"] = Field(
+        "auto",
+        description="Automatic mixed precision (fp16 uses a grad scaler). auto = bf16 on a "
+        "CUDA GPU that computes in bf16 natively (compute capability >= 8.0: A100, H100 ...), "
+        "off on the CPU and older GPUs.",
     )
-    channels_last: bool = Field(False, description="channels_last memory format.")
-    compile: bool = Field(False, description="torch.compile the model.")
+    channels_last: Union[bool, Literal["auto"]] = Field(
+        "auto",
+        description="channels_last (NHWC) memory format for training. auto = on for CUDA "
+        "GPUs (tensor-core convolutions want it), off on the CPU. Evaluation and inference "
+        "run in channels_last on every device (faster for every backbone measured).",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the training step (network + loss, one graph; static "
+        "shapes). Recompilations are counted in each epoch's record and the summary. On the "
+        "CPU compiling takes minutes: use it on GPUs.",
+    )
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = Field(
+        "default",
+        description="torch.compile mode when compile is true: reduce-overhead replays the "
+        "step's kernels as CUDA graphs (fewest launches); max-autotune also tunes kernels.",
+    )
     sync_bn: bool = Field(False, description="SyncBatchNorm across GPUs in DDP training.")
     grad_clip: float = Field(0.0, ge=0, description="Max grad norm (0 = off).")
     checkpoint_every_iters: int = Field(0, ge=0, description="Also save last.pth every N iters.")
