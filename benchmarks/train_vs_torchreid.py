@@ -6,9 +6,11 @@ classifier, no neck), 128x64 inputs, batch 32 = 8 identities x 4 images (PK samp
 (margin 0.3), flip + crop + random erasing, and evaluate after every epoch (query vs gallery,
 Market protocol), each in its own process (``python -m reidkit train`` and torchreid's
 ``ImageTripletEngine.run``). Per epoch: training images/s, the epoch's training seconds and the
-evaluation's seconds; the table shows medians over epochs and rounds.
+evaluation's seconds; the table shows medians over epochs and rounds. The rounds alternate
+which framework goes first; on a machine shared with other jobs, many short rounds
+(``--rounds 4 --epochs 1``) spread the changes of load over both sides.
 
-    python benchmarks/bench_train.py --vs-torchreid            # what docs/benchmarks.md shows
+    python benchmarks/bench_train.py --vs-torchreid --rounds 4 --epochs 1   # docs/benchmarks.md
     python benchmarks/bench_train.py --vs-torchreid --epochs 2 --train-images 800   # quicker
 """
 
@@ -133,9 +135,8 @@ def compare(args: argparse.Namespace) -> None:
     print_table(args, summary, results, (load0, load1))
 
 
-def _median(rows: list[dict], key: str, skip_first: bool = False) -> float:
-    values = [v for r in rows for v in (r[key][1:] if skip_first and len(r[key]) > 1 else r[key])]
-    return statistics.median(values)
+def _median(rows: list[dict], key: str) -> float:
+    return statistics.median(v for r in rows for v in r[key])
 
 
 def print_table(args, summary: dict, results: dict, load: tuple[float, float]) -> None:
@@ -148,15 +149,19 @@ def print_table(args, summary: dict, results: dict, load: tuple[float, float]) -
         f"{args.epochs} epochs x {args.rounds} round(s); threads {threads}; "
         f"load average {load[0]:.1f} -> {load[1]:.1f}"
     )
-    head = f"{'framework':<10} {'train img/s':>12} {'epoch s':>9} {'eval s':>8} {'eval/epoch':>11}"
-    print(head + f" {'rank-1':>7}")
+    head = f"{'framework':<10} {'train img/s':>12} {'min..max':>12} {'epoch s':>9} {'eval s':>8}"
+    print(head + f" {'eval/epoch':>11} {'rank-1':>7}")
     rows = {}
     for name in ("torchreid", "reidkit"):
         rs = results[name]
         ips, ep, ev = (_median(rs, k) for k in ("images_per_s", "train_s", "eval_s"))
         rows[name] = ips
         r1 = statistics.median(r["rank1"] for r in rs)
-        print(f"{name:<10} {ips:>12.1f} {ep:>9.1f} {ev:>8.1f} {ev / ep:>10.0%} {r1:>7.3f}")
+        all_ips = [v for r in rs for v in r["images_per_s"]]
+        span = f"{min(all_ips):.1f}..{max(all_ips):.1f}"
+        print(
+            f"{name:<10} {ips:>12.1f} {span:>12} {ep:>9.1f} {ev:>8.1f} {ev / ep:>10.0%} {r1:>7.3f}"
+        )
     print(f"reidkit / torchreid training images/s: {rows['reidkit'] / rows['torchreid']:.2f}x")
 
 
