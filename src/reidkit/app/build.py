@@ -28,6 +28,7 @@ from reidkit.evaluation import Evaluator, default_metric, get_evaluator, run_eva
 from reidkit.evaluation.registry import check_metric
 from reidkit.losses import build_loss
 from reidkit.models import apply_fine_tune, build_model, load_pretrain_snapshot
+from reidkit.utils.devices import resolve_amp, resolve_channels_last
 from reidkit.utils.errors import ConfigError
 from reidkit.utils.logging import get_logger
 
@@ -132,18 +133,20 @@ def build_model_for_run(cfg: Config, num_classes: int, device: torch.device) -> 
         trainable = apply_fine_tune(model)
         get_logger().info(f"fine_tune: training the classifier only ({trainable:,} parameters)")
     model.to(device)
-    if cfg.channels_last:
+    if resolve_channels_last(cfg.channels_last, device):
         model.to(memory_format=torch.channels_last)
     return model
 
 
-def settings_of(cfg: Config, metric: str | None) -> TrainSettings:
-    """The loop's plain settings from a ``Config``."""
+def settings_of(cfg: Config, metric: str | None, device: torch.device) -> TrainSettings:
+    """The loop's plain settings from a ``Config`` (``auto`` values made concrete for
+    ``device``)."""
     return TrainSettings(
         run_dir=cfg.run_dir,
         epochs=cfg.epoch,
-        amp=cfg.amp,
-        channels_last=cfg.channels_last,
+        amp=resolve_amp(cfg.amp, device),
+        channels_last=resolve_channels_last(cfg.channels_last, device),
+        compile_mode=cfg.compile_mode if cfg.compile else None,
         grad_clip=cfg.grad_clip,
         log_every=cfg.log_every,
         checkpoint_every_iters=cfg.checkpoint_every_iters,
@@ -169,8 +172,6 @@ def build_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
     loader = build_train_loader(cfg, dataset, device, rank=rank, world_size=world)
     model = build_model_for_run(cfg, dataset.num_train_ids, device)
     net = wrap_ddp(model, device, cfg.sync_bn) if world > 1 else model
-    if cfg.compile:
-        net = torch.compile(net)
     loss = build_loss(cfg, dataset.num_train_ids, feat_dim=model.feature_dim).to(device)
     optimizer = build_optimizer(cfg, model)
     runlog = RunLog(cfg.run_dir, enabled=rank == 0)
@@ -191,7 +192,7 @@ def build_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
         optimizer=optimizer,
         loss_optimizer=loss.make_extra_optimizer(),
         scheduler=build_scheduler(optimizer, cfg, len(loader)),
-        settings=settings_of(cfg, metric),
+        settings=settings_of(cfg, metric, device),
         runlog=runlog,
         evaluate=make_evaluate(evaluator, cfg, dataset, device, runlog) if evaluator else None,
         evaluator=evaluator,

@@ -41,6 +41,12 @@ def log_start(parts: RunParts) -> None:
         f"model: {cfg.model_params.backbone} ({n_params / 1e6:.2f}M params) on {parts.device}, "
         f"{len(parts.loader)} iterations/epoch x {cfg.epoch} epochs"
     )
+    st = parts.settings
+    fused = parts.optimizer.defaults.get("fused") and "fused" or "foreach"
+    log.info(
+        f"step: amp {st.amp} (amp: {cfg.amp}), channels_last {st.channels_last}, "
+        f"compile {st.compile_mode or 'off'}, {fused} optimizer kernels"
+    )
     log.info("optimizer %s\n%s", cfg.optimizer, lr_table(parts.optimizer))
     iters = len(parts.loader)
     note = ""

@@ -6,45 +6,14 @@ run. Field descriptions are the documentation (docs/config.md is generated from 
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+from reidkit.config.section import Section
 
 Optimizer = Literal["sgd", "adam", "adamw"]
-
-
-def _accepts_bool(annotation: Any) -> bool:
-    """Whether a field's type admits true / false (``bool``, ``Any``, or a union with bool)."""
-    if annotation is bool or annotation is Any:
-        return True
-    return any(_accepts_bool(a) for a in typing.get_args(annotation))
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are immutable, and a
-    number key given true / false is an error (JSON's true would otherwise count as 1)."""
-
-    model_config = _FROZEN
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
-        if isinstance(v, bool) and info.field_name is not None:
-            field = cls.model_fields.get(info.field_name)
-            if field is not None and not _accepts_bool(field.annotation):
-                raise ValueError(f"expected a number, not {str(v).lower()}")
-        return v
 
 
 class LrParams(Section):
@@ -323,11 +292,31 @@ class Config(Section):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."
     )
-    amp: Literal["off", "bf16", "fp16"] = Field(
-        "off", description="Automatic mixed precision (fp16 uses a grad scaler)."
+    amp: Literal["auto", "off", "bf16", "fp16"] = Field(
+        "auto",
+        description="Automatic mixed precision (fp16 uses a grad scaler). auto = bf16 on a "
+        "CUDA GPU that computes in bf16 natively (compute capability >= 8.0: A100, H100 ...), "
+        "off on the CPU and older GPUs.",
     )
-    channels_last: bool = Field(False, description="channels_last memory format.")
-    compile: bool = Field(False, description="torch.compile the model.")
+    channels_last: Union[bool, Literal["auto"]] = Field(
+        "auto",
+        description="channels_last (NHWC) memory format for training. auto = on for CUDA "
+        "GPUs (tensor-core convolutions want it), off on the CPU. Evaluation and inference "
+        "run in channels_last on every device (faster for every backbone measured).",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the training step (network + loss, one graph; static "
+        "shapes). Recompilations are counted in each epoch's record and the summary. On the "
+        "CPU compiling takes minutes: use it on GPUs.",
+    )
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = Field(
+        "default",
+        description="torch.compile mode when compile is true: reduce-overhead replays the "
+        "step's kernels as CUDA graphs (fewest launches); max-autotune also tunes kernels.",
+    )
     sync_bn: bool = Field(False, description="SyncBatchNorm across GPUs in DDP training.")
     grad_clip: float = Field(0.0, ge=0, description="Max grad norm (0 = off).")
     checkpoint_every_iters: int = Field(0, ge=0, description="Also save last.pth every N iters.")

@@ -14,6 +14,7 @@ Pad (zeros) -> RandomCrop -> ToTensor -> Normalize -> RandomErasing (Zhong et al
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,9 +72,22 @@ def normalize_uint8(
 
 
 def _affine(mean, std, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` of the normalisation on ``device``, made once per device (building a
+    CUDA tensor from Python numbers is a blocking copy: it would wait for the GPU each batch)."""
+    return _affine_cached(tuple(mean), tuple(std), torch.device(device))
+
+
+@functools.lru_cache(maxsize=32)
+def _affine_cached(mean: tuple, std: tuple, device: torch.device) -> tuple:
     m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     return 1.0 / (255.0 * s), -m / s
+
+
+@functools.lru_cache(maxsize=32)
+def _fill_value(value: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The erasing fill ``(1, C, 1, 1)`` on ``device``, made once (see ``_affine``)."""
+    return torch.tensor(value, dtype=dtype, device=device).view(1, -1, 1, 1)
 
 
 class BatchAugment:
@@ -195,7 +209,7 @@ class BatchAugment:
         index: torch.Tensor | None,
         gen: torch.Generator | None = None,
     ) -> torch.Tensor:
-        x = images if index is None else images[index.to(images.device)]
+        x = images if index is None else images[index.to(images.device, non_blocking=True)]
         n, c, h, w = x.shape
         dev, pad = x.device, self.padding
         rows = torch.arange(h, device=dev)[None] + p.oy[:, None] - pad  # (B, H)
@@ -213,7 +227,7 @@ class BatchAugment:
             in_cols = (q >= p.ex[:, None, None]) & (q < (p.ex + p.ew)[:, None, None])
             box = in_rows & in_cols
             box &= p.erase[:, None, None]
-            value = torch.tensor(self.erase_value, dtype=out.dtype, device=dev).view(1, c, 1, 1)
+            value = _fill_value(tuple(self.erase_value), out.dtype, dev)
             out = torch.where(box[:, None], value, out)
         return out
 

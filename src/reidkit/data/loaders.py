@@ -150,7 +150,7 @@ def _to_device(
 ) -> torch.Tensor:
     """``images[rows]`` as a uint8 batch on ``device`` (pinned staging for host->GPU copies)."""
     if rows is not None:
-        images = images.index_select(0, rows.to(images.device))
+        images = images.index_select(0, rows.to(images.device, non_blocking=True))
     if images.device.type == device.type and device.type != "cuda" or images.is_cuda:
         return images.to(device, non_blocking=True)  # already there (cuda vs cuda:0 alike)
     if device.type == "cuda":
@@ -236,7 +236,7 @@ class TrainLoader:
             staged = prefetch(staged)
         for images, rows, delivered in staged:
             out = self.augment(images, gen, rows)
-            idx = delivered.to(self.device)
+            idx = delivered.to(self.device, non_blocking=True)  # no wait for the GPU
             yield Batch(out, self.pids[idx], self.camids[idx])
 
 

@@ -28,6 +28,7 @@ from reidkit.deploy.preprocess import (
     preprocess_images,
 )
 from reidkit.deploy.runtime import create_session
+from reidkit.evaluation.features import inference_layout
 from reidkit.models.checkpoint import resolve_checkpoint, restore
 from reidkit.utils.errors import DataError, ExportError
 
@@ -129,12 +130,14 @@ class Embedder:
         """A PyTorch embedder around an eval-mode model mapping float NCHW to (B, D)."""
         device = torch.device(device)
         model = model.to(device).eval()
-        with torch.inference_mode():
-            dim = int(model(torch.zeros(2, 3, img_h, img_w, device=device)).shape[1])
+        dim = getattr(model, "embedding_dim", None)
+        if not isinstance(dim, int) or dim <= 0:  # not a ReidModel: ask the model itself
+            with torch.inference_mode():
+                dim = int(model(torch.zeros(2, 3, img_h, img_w, device=device)).shape[1])
 
         def run(batch: torch.Tensor) -> np.ndarray:
             with torch.inference_mode():
-                out = model(batch).float()
+                out = model(inference_layout(batch)).float()
                 if l2norm:
                     out = F.normalize(out, dim=1)
             return out.cpu().numpy()

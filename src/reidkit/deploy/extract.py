@@ -161,10 +161,13 @@ def _shard_done(file: Path, keys: list[str]) -> bool:
 def _embed_shard(
     images: ImageList, keys: list[str], embedder: Embedder, pool: ThreadPoolExecutor, bar: Any
 ) -> np.ndarray:
+    """Embed one shard; the next batch is decoded by the pool while this one is embedded."""
     out = np.empty((len(keys), embedder.embedding_dim), dtype=np.float32)
     step = embedder.batch_size
+    decoding = pool.map(images.read, keys[:step])  # map submits at once: runs ahead
     for s in range(0, len(keys), step):
-        arrays = list(pool.map(images.read, keys[s : s + step]))
+        arrays = list(decoding)
+        decoding = pool.map(images.read, keys[s + step : s + 2 * step])
         out[s : s + len(arrays)] = embedder.embed_arrays(arrays)
         bar.update(len(arrays))
     return out

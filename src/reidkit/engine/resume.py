@@ -22,6 +22,9 @@ HARMLESS_KEYS = {
     "evaluation_params.period",
     "evaluation_params.search_dirs",
     "checkpoint_every_iters",
+    "compile",
+    "compile_mode",
+    "channels_last",
 }
 
 

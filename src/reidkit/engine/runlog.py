@@ -65,9 +65,11 @@ class RunLog:
         record = {"epoch": epoch, "iteration": iteration, "train": stats, "eval": metrics}
         self.epoch_record({**record, "best": best})
         mark = "  * best" if best and metrics else ""
+        evals = f" + eval {stats['eval_s']:.1f}s" if "eval_s" in stats else ""
         self.log.info(
             f"epoch {epoch}/{total}  loss {stats.get('total', math.nan):.4f}  "
             f"lr {stats['lr']:.2e}  {stats['images_per_s']:.0f} img/s  {stats['epoch_s']:.1f}s"
+            + evals
             + (f"  | {format_metrics(metrics)}{mark}" if metrics else "")
         )
 
@@ -119,6 +121,8 @@ def summary_rows(summary: dict[str, Any], metric: str | None) -> list[tuple[str,
     """Rows of the end-of-run table from ``Trainer.fit``'s summary."""
     rows = [("run", str(summary["run_dir"])), ("epochs", str(summary["epochs"]))]
     rows.append(("train time", f"{summary['seconds']:.1f} s"))
+    if "recompilations" in summary:
+        rows.append(("recompilations after warm-up", str(summary["recompilations"])))
     if summary.get("skipped_images"):
         rows.append(("skipped images", f"{summary['skipped_images']} (unreadable; see train.log)"))
     if metric is not None and summary["best_metric"] is not None:

@@ -19,8 +19,10 @@ class TrainSettings:
 
     run_dir: Path
     epochs: int
-    amp: str = "off"  # off | bf16 | fp16
+    amp: str = "off"  # off | bf16 | fp16 (already resolved from "auto" for the device)
     channels_last: bool = False
+    compile_mode: str | None = None  # None = eager; else torch.compile's mode
+    compile_backend: str = "inductor"
     grad_clip: float = 0.0
     log_every: int = 20
     checkpoint_every_iters: int = 0

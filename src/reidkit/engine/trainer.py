@@ -8,13 +8,14 @@ hand. Events for callbacks are listed in ``reidkit.engine.callbacks``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from reidkit.engine.callbacks import Callback
@@ -22,12 +23,13 @@ from reidkit.engine.resume import check_resume_compatible
 from reidkit.engine.rng import rng_state, set_rng_state
 from reidkit.engine.runlog import RunLog, Timer, summary_rows, summary_table
 from reidkit.engine.state import TrainingError, TrainSettings, TrainState
+from reidkit.engine.step import RECOMPILED, ForwardLoss, graph_compilations
 from reidkit.models.checkpoint import load_checkpoint, save_checkpoint
 from reidkit.utils.distributed import barrier
 from reidkit.utils.errors import CheckpointError, ReidkitError, first_line
+from reidkit.utils.logging import get_logger
 
 __all__ = ["Evaluate", "Trainer", "TrainingError", "TrainSettings", "TrainState"]
-from reidkit.utils.logging import get_logger
 
 Evaluate = Callable[[nn.Module, int], dict[str, float]]
 
@@ -72,17 +74,21 @@ class Trainer:
         self.log = get_logger()
         self._resume_rng: dict[str, Any] | None = None
         self._log_histograms = False
+        self._window_start = 0  # first iteration whose loss is not yet read from the device
+        self.forward_loss = ForwardLoss(
+            self.net,
+            loss,
+            device=device,
+            amp=settings.amp,
+            channels_last=settings.channels_last,
+            compile_mode=settings.compile_mode,
+            backend=settings.compile_backend,
+        )
 
     @property
     def metric_name(self) -> str | None:
         """The metric that decides the best model (None without evaluation)."""
         return self.settings.metric if self.evaluator is not None else None
-
-    def _autocast(self) -> Any:
-        if self.settings.amp == "off":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.settings.amp == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -168,46 +174,46 @@ class Trainer:
     ) -> dict[str, torch.Tensor]:
         """One optimiser step; returns the detached loss terms (still on the device).
 
-        ``check`` syncs with the device to stop on a non-finite loss; the epoch loop checks
-        only on logging steps so that the GPU is never waited for in between.
+        Nothing in it reads a value back from the device (``tests/engine/test_step_sync.py``):
+        ``check`` does (it stops on a non-finite loss before the update), so the epoch loop
+        passes False and checks the sums of the loss it reads once per logging interval.
         """
-        if self.settings.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
-            outputs = self.net(images, pids)
-            total, terms = self.loss(outputs, pids)
+        with record_function("reidkit.forward_loss"):
+            total, values, feature = self.forward_loss(images, pids)
         if check:
             self._check_finite(total)
         if self._log_histograms and self.runlog.writer is not None:
-            norms = outputs["feature"].detach().float().norm(dim=1).cpu()
+            norms = feature.detach().float().norm(dim=1).cpu()
             if bool(torch.isfinite(norms).all()):  # TensorBoard refuses inf / NaN histograms
                 self.runlog.writer.add_histogram("feature_norm", norms, self.state.iteration)
         self.optimizer.zero_grad(set_to_none=True)
         if self.loss_optimizer is not None:
             self.loss_optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
-        if self.settings.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
-        self.scaler.step(self.optimizer)
-        if self.loss_optimizer is not None:
-            self.scaler.step(self.loss_optimizer)
-        self.scaler.update()
-        self.scheduler.step()
+        with record_function("reidkit.backward"):
+            self.scaler.scale(total).backward()
+        with record_function("reidkit.optimizer"):
+            if self.settings.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+            self.scaler.step(self.optimizer)
+            if self.loss_optimizer is not None:
+                self.scaler.step(self.loss_optimizer)
+            self.scaler.update()
+            self.scheduler.step()
         self.state.iteration += 1
-        values = {k: v.detach() for k, v in terms.items()}
-        values["total"] = total.detach()
         return values
 
     def _check_finite(self, total: torch.Tensor) -> None:
         """Stop with the step and the last good checkpoint when the loss is NaN / inf."""
-        if bool(torch.isfinite(total)):
-            return
+        if not bool(torch.isfinite(total)):
+            self._stop_non_finite(total.item(), f"iteration {self.state.iteration}")
+
+    def _stop_non_finite(self, value: float, when: str) -> None:
         last = self.run_dir / "last.pth"
         where = f"last good checkpoint: {last}" if last.exists() else "no checkpoint yet"
         raise TrainingError(
-            f"loss is {total.item()} at epoch {self.state.epoch + 1} iteration "
-            f"{self.state.iteration}; {where} (try a lower lr, amp off, or grad_clip)"
+            f"loss is {value} at epoch {self.state.epoch + 1} {when}; {where} "
+            "(try a lower lr, amp off, or grad_clip)"
         )
 
     def _batches(self) -> Any:
@@ -228,8 +234,9 @@ class Trainer:
         self.loader.set_epoch(s.epoch)
         for cb in self.callbacks:
             cb.on_epoch_start(self, s.epoch)
-        n_images, timer = 0, Timer()
+        n_images, timer, compiles = 0, Timer(), graph_compilations()
         pending: dict[str, torch.Tensor] = {}  # loss sums not yet copied from the device
+        self._window_start = s.iteration
         bar = tqdm(
             total=n,
             initial=s.step_in_epoch,
@@ -241,7 +248,7 @@ class Trainer:
         for step, batch in self._batches():
             log_step = step % self.settings.log_every == 0 or step + 1 == n
             self._log_histograms = self.main and log_step
-            terms = self.train_step(batch.images, batch.pids, check=log_step)
+            terms = self.train_step(batch.images, batch.pids, check=False)
             n_images += batch.images.shape[0]
             for k, v in terms.items():
                 pending[k] = pending[k] + v if k in pending else v
@@ -256,7 +263,13 @@ class Trainer:
         bar.close()
         self._fold(pending)
         self._resume_rng = None
-        return self._epoch_stats(n_images, timer.elapsed)
+        stats = self._epoch_stats(n_images, timer.elapsed)
+        if self.forward_loss.compiled:  # counted, and reported when any follow warm-up
+            stats["graph_compilations"] = graph_compilations() - compiles
+            stats["recompilations"] = self.forward_loss.recompilations()
+            if self.forward_loss.new_recompilations() and self.main:
+                self.log.warning(f"epoch {s.epoch + 1}: {RECOMPILED}")
+        return stats
 
     def _log_step(self, pending: dict[str, torch.Tensor], terms: dict, bar: Any) -> None:
         self._fold(pending)
@@ -268,11 +281,17 @@ class Trainer:
         bar.set_postfix(loss=f"{values['total']:.3f}", lr=f"{lr:.2e}")
 
     def _fold(self, pending: dict[str, torch.Tensor]) -> None:
-        """Add device-side running sums into the epoch's float sums and clear them."""
+        """Add device-side running sums into the epoch's float sums and clear them; stop when
+        the loss of any step since the last fold was NaN / inf (it propagates into the sum)."""
         sums = self.state.epoch_sums
-        for k, v in pending.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
+        window = {k: float(v) for k, v in pending.items()}  # the one device -> host read
         pending.clear()
+        for k, v in window.items():
+            sums[k] = sums.get(k, 0.0) + v
+        first, self._window_start = self._window_start, self.state.iteration
+        if "total" in window and not math.isfinite(window["total"]):
+            when = f"between iterations {first} and {self.state.iteration - 1}"
+            self._stop_non_finite(window["total"], when)
 
     def _epoch_stats(self, n_images: int, seconds: float) -> dict[str, float]:
         means = {k: v / max(1, len(self.loader)) for k, v in self.state.epoch_sums.items()}
@@ -312,7 +331,9 @@ class Trainer:
         metrics: dict[str, float] = {}
         improved = self.evaluator is None
         if due and self.main:
+            timer = Timer()
             metrics = self._evaluate_or_keep_last()
+            stats["eval_s"] = timer.elapsed
             s.last_metrics = metrics
             improved = self._is_better(float(metrics[self.settings.metric]))
             if improved:
@@ -359,6 +380,8 @@ class Trainer:
             "metrics": self.state.last_metrics,
             "seconds": timer.elapsed,
         }
+        if self.forward_loss.compiled:
+            summary["recompilations"] = self.forward_loss.recompilations()
         for cb in self.callbacks:
             cb.on_fit_end(self, summary)
         if self.main:

@@ -34,6 +34,18 @@ def _resize(images: torch.Tensor, scale: float) -> torch.Tensor:
     )
 
 
+def inference_layout(images: torch.Tensor) -> torch.Tensor:
+    """An image batch in the memory layout inference runs fastest in: channels_last (NHWC).
+
+    Measured on the 2-core CPU (eval mode, the input converted, the weights left as they are):
+    OSNet x1.0 2-3x faster, ResNet-18/50 the same or faster; on CUDA GPUs convolutions run NHWC
+    on tensor cores. Only 4-D batches are converted.
+    """
+    if images.dim() != 4:
+        return images
+    return images.contiguous(memory_format=torch.channels_last)
+
+
 def embed_batch(
     model: nn.Module, images: torch.Tensor, flip: bool = False, scales: Sequence[float] = (1.0,)
 ) -> torch.Tensor:
@@ -44,7 +56,7 @@ def embed_batch(
         x = _resize(images, float(scale))
         views = [x, x.flip(-1)] if flip else [x]
         for v in views:
-            out = model(v)
+            out = model(inference_layout(v))
             if isinstance(out, dict):
                 out = out["embedding"]
             out = out.float()

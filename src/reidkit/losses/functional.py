@@ -1,4 +1,10 @@
-"""Loss functions on tensors: cross-entropy with label smoothing and batch-hard triplet."""
+"""Loss functions on tensors: cross-entropy with label smoothing and batch-hard triplet.
+
+None of them reads a value back from the device: anchors without a positive or a negative in
+the batch are weighted out (``masked_mean``) instead of being selected with a boolean index
+or skipped by a Python ``if``, so every shape is static and the training step never waits
+for the GPU (``tests/engine/test_step_sync.py`` counts such reads).
+"""
 
 from __future__ import annotations
 
@@ -61,6 +67,21 @@ def _pair_masks(
     return pos, neg, pos.any(dim=1) & neg.any(dim=1)
 
 
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` where ``mask`` holds, 0 (still differentiable) where it never does.
+
+    Computed on the device without a data-dependent shape or branch.
+    """
+    weights = mask.to(values.dtype)
+    return (values * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def _rows_or_all(mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``mask`` for valid anchors, all-true rows for the others (their softmax / logsumexp stay
+    finite; ``masked_mean`` then gives them weight 0)."""
+    return mask | ~valid[:, None]
+
+
 def hard_example_mining(
     dist: torch.Tensor, pids: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -89,12 +110,9 @@ def batch_hard_triplet(
     check_margin(margin)
     dist = pairwise_distance(embeddings, distance)
     dist_ap, dist_an, valid = hard_example_mining(dist, pids)
-    if not bool(valid.any()):
-        return embeddings.float().sum() * 0.0
-    diff = dist_ap[valid] - dist_an[valid]
-    if margin == "soft_margin":
-        return F.softplus(diff).mean()
-    return F.relu(diff + float(margin)).mean()
+    diff = torch.where(valid, dist_ap - dist_an, 0.0)
+    per_anchor = F.softplus(diff) if margin == "soft_margin" else F.relu(diff + float(margin))
+    return masked_mean(per_anchor, valid)
 
 
 def weighted_regularization_triplet(
@@ -111,15 +129,12 @@ def weighted_regularization_triplet(
     check_margin(margin)
     dist = pairwise_distance(embeddings, distance)
     pos, neg, valid = _pair_masks(pids, dist.device)
-    if not bool(valid.any()):
-        return embeddings.float().sum() * 0.0
-    dist, pos, neg = dist[valid], pos[valid], neg[valid]
+    pos, neg = _rows_or_all(pos, valid), _rows_or_all(neg, valid)
     w_ap = torch.softmax(dist.masked_fill(~pos, float("-inf")), dim=1)
     w_an = torch.softmax((-dist).masked_fill(~neg, float("-inf")), dim=1)
     diff = (w_ap * dist).sum(1) - (w_an * dist).sum(1)
-    if margin == "soft_margin":
-        return F.softplus(diff).mean()
-    return F.relu(diff + float(margin)).mean()
+    per_anchor = F.softplus(diff) if margin == "soft_margin" else F.relu(diff + float(margin))
+    return masked_mean(per_anchor, valid)
 
 
 def pairwise_circle_loss(
@@ -133,16 +148,14 @@ def pairwise_circle_loss(
     """
     x = F.normalize(embeddings.float(), dim=1)
     pos, neg, valid = _pair_masks(pids, x.device)
-    if not bool(valid.any()):
-        return embeddings.float().sum() * 0.0
-    sim = x[valid] @ x.t()
-    pos, neg = pos[valid], neg[valid]
+    sim = x @ x.t()
+    pos, neg = _rows_or_all(pos, valid), _rows_or_all(neg, valid)
     alpha_p = (1.0 + margin - sim.detach()).clamp(min=0)
     alpha_n = (sim.detach() + margin).clamp(min=0)
     logit_p = (-scale * alpha_p * (sim - (1.0 - margin))).masked_fill(~pos, float("-inf"))
     logit_n = (scale * alpha_n * (sim - margin)).masked_fill(~neg, float("-inf"))
     z = torch.logsumexp(logit_p, dim=1) + torch.logsumexp(logit_n, dim=1)
-    return F.softplus(z).mean()
+    return masked_mean(F.softplus(z), valid)
 
 
 def center_loss(

@@ -91,7 +91,12 @@ class ReidLoss(nn.Module):
     def make_extra_optimizer(self) -> torch.optim.Optimizer | None:
         """SGD over ``extra_parameters()`` at ``extra_lr`` (None when there are none)."""
         params = self.extra_parameters()
-        return torch.optim.SGD(params, lr=self.extra_lr) if params else None
+        if not params:
+            return None
+        try:
+            return torch.optim.SGD(params, lr=self.extra_lr, fused=True)
+        except (RuntimeError, ValueError):  # no fused kernel for this device
+            return torch.optim.SGD(params, lr=self.extra_lr)
 
     def forward(
         self, outputs: dict[str, torch.Tensor], pids: torch.Tensor
