@@ -120,3 +120,67 @@ def make_run(run: Path, data: Path, backbone: str = "resnet18", name: str = "bes
     state = {"model": model.state_dict(), "config": cfg.to_dict(), "num_classes": 4, "epoch": 1}
     save_checkpoint(state, run / name)
     return run / name
+
+
+def train_tiny_run(root: Path, backbone: str = "resnet18", epochs: int = 6) -> Path:
+    """A really trained run folder: synthetic Market data (12 training ids, 16 test ids, 39
+    queries), 64x32, ~20 s on one core; mAP ~0.6, enough margin for INT8 to keep it."""
+    from reidkit.app import train
+    from reidkit.config import validate_config
+    from reidkit.data.synthetic import generate_synthetic
+
+    generate_synthetic(
+        root / "data",
+        num_ids=12,
+        num_test_ids=16,
+        num_cameras=3,
+        img_h=IMG_H,
+        img_w=IMG_W,
+        seed=1,
+        images_per_id=6,
+    )
+    cfg = validate_config(
+        {
+            "batches_dir": str(root / "data"),
+            "working_dir": str(root),
+            "sub_working_dir": "run",
+            "img_h": IMG_H,
+            "img_w": IMG_W,
+            "batch_size": 16,
+            "epoch": epochs,
+            "optimizer": "adam",
+            "lr": {"base_lr": 0.001, "decay_step": [100], "decay_unit": "epoch"},
+            "model_params": {"backbone": backbone},
+            "tri_loss_margin": 0.3,
+            "batch_sampling_params": {"class_balanced": True, "K": 4},
+            "evaluation_params": {"type": "market_evaluate", "period": epochs},
+            "data": {"num_workers": 0},
+            "progress": False,
+            "device": "cpu",
+            "seed": 0,
+        }
+    )
+    train(cfg)
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def trained_run_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One trained tiny run for the whole session, shared by the xdist workers (the first to
+    get the lock trains it); tests copy it (``trained_run``) before writing into it."""
+    from filelock import FileLock  # a dependency of torch
+
+    shared = tmp_path_factory.getbasetemp().parent
+    with FileLock(str(shared / "trained_run.lock")):
+        run = shared / "trained_tiny" / "run"
+        if not (run / "best.pth").is_file():
+            train_tiny_run(shared / "trained_tiny")
+    return run
+
+
+@pytest.fixture()
+def trained_run(trained_run_master: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained tiny run folder (its dataset is shared, read-only)."""
+    import shutil
+
+    return Path(shutil.copytree(trained_run_master, tmp_path / "run"))
