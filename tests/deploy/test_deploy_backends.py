@@ -160,7 +160,7 @@ def test_openvino_metadata_checked_against_graph(embedders, tmp_path):
     assert "\n" not in str(err.value)
     set_rt_metadata(model, {"input_format": "uint8-nhwc", "embedding_dim": "7"})
     save_ir(model, tmp_path / "dim.xml")
-    with pytest.raises(ExportError, match=r"output shape \(\?, 32\) is not \(B, 7\)"):
+    with pytest.raises(ExportError, match="output width 32 but embedding_dim 7"):
         Embedder.load(tmp_path / "dim.xml")
     set_rt_metadata(model, {"embedding_dim": "32", "distance": "os.system"})
     save_ir(model, tmp_path / "code.xml")
