@@ -49,6 +49,7 @@ from reidkit.deploy.quantize import calibration_batches, quantize_ir, quantize_o
 from reidkit.evaluation.thresholds import ThresholdTable
 from reidkit.utils.choices import EXPORT_FORMATS, PRECISIONS
 from reidkit.utils.errors import ExportError
+from reidkit.utils.files import remove_stale_temp_files
 from reidkit.utils.logging import get_logger
 
 DEFAULT_MAX_DROP = {"fp32": 0.2, "fp16": 0.2, "int8": 1.0}
@@ -297,7 +298,10 @@ def export_artefact(
         "data": data,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".export", dir=out.parent))
+    remove_stale_temp_files(out.parent)  # work folders of killed exports
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent)
+    )
     try:
         build = _onnx_artefact if spec.format == "onnx" else _openvino_artefact
         path, parity, info = build(model, tmp, info, spec, ctx)
