@@ -63,7 +63,7 @@ def calibration_images(count: int, folder: Path) -> list[np.ndarray]:
         num_test_ids=2,
     )
     files = sorted((folder / "bounding_box_train").glob("*.jpg"))[:count]
-    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    return [np.array(Image.open(f).convert("RGB")) for f in files]
 
 
 def build_engines(

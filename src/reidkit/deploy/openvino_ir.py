@@ -16,6 +16,7 @@ openvino and nncf are optional (``pip install 'reidkit[openvino]'``) and importe
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable
@@ -44,6 +45,8 @@ def require_openvino() -> Any:
 
 def require_nncf() -> Any:
     """The ``nncf`` module (OpenVINO INT8), or a one-line ``ExportError`` naming the extra."""
+    # nncf imports torch's C++ extension helper, which warns about CUDA on CPU-only machines
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
         import nncf
     except ImportError:

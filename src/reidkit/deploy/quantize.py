@@ -5,7 +5,8 @@
   ranges collected by a ``CalibrationDataReader`` over the calibration images. The in-graph
   pre-processing (resize / normalise before the first convolution) and the L2 normalisation
   after the last weighted layer stay in float.
-* OpenVINO: ``nncf.quantize`` on the IR (symmetric ``performance`` preset), or
+* OpenVINO: ``nncf.quantize`` on the IR (symmetric ``performance`` preset; the same ops stay
+  float as for ONNX, see ``ir_float_ops``), or
   ``nncf.quantize_with_accuracy_control``, which reverts the layers that cost the most
   accuracy to float until the metric is within ``max_drop`` of the float model.
 
@@ -73,6 +74,22 @@ def _float_nodes(graph: onnx.GraphProto) -> list[str]:
     first, last = weighted[0], weighted[-1]
     keep = [n for i, n in enumerate(graph.node) if i < first or i > last]
     return [n.name for n in keep if n.name]
+
+
+def ir_float_ops(model: Any) -> list[str]:
+    """Ops of an ``openvino.Model`` kept in float: everything before the first and after the
+    last convolution / matmul (the same policy as ``_float_nodes``). Without it nncf quantizes
+    the pooled feature itself, the embedding, which cost 2 mAP points on a ResNet-50 run."""
+    ops = [o for o in model.get_ordered_ops() if o.get_type_name() not in ("Constant", "Result")]
+    weighted = [
+        i
+        for i, o in enumerate(ops)
+        if o.get_type_name() in ("Convolution", "MatMul", "GroupConvolution")
+    ]
+    if not weighted:
+        raise ExportError("INT8: the model has no Convolution / MatMul to quantize")
+    first, last = weighted[0], weighted[-1]
+    return [o.get_friendly_name() for i, o in enumerate(ops) if i < first or i > last]
 
 
 class _Reader:
@@ -150,7 +167,11 @@ def quantize_ir(
     accuracy-controlled variant: ``fn(compiled_model, items) -> metric`` in [0, 1]."""
     nncf = require_nncf()
     calib = nncf.Dataset(list(batches))
-    kwargs = {"preset": nncf.QuantizationPreset.PERFORMANCE, "subset_size": len(batches)}
+    kwargs = {
+        "preset": nncf.QuantizationPreset.PERFORMANCE,
+        "subset_size": len(batches),
+        "ignored_scope": nncf.IgnoredScope(names=ir_float_ops(model), validate=False),
+    }
     try:
         with _quiet():
             if validation is None:
