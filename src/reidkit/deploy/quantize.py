@@ -105,15 +105,17 @@ class _Reader:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence the quantizers' own logging and warnings (their results are checked anyway)."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(), logging.getLogger("nncf")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        root.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def quantize_onnx(src: Path, dst: Path, batches: Sequence[np.ndarray], input_name: str) -> None:
