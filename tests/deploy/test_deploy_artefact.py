@@ -3,6 +3,7 @@ export rejected with nothing written, thresholds shipped in the checkpoint and e
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from reidkit.cli import main
 from reidkit.deploy.embedder import Embedder
 from reidkit.deploy.onnx_meta import read_onnx_info
 from reidkit.deploy.openvino_ir import read_openvino_info
+from reidkit.deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from reidkit.models.checkpoint import save_checkpoint
 from reidkit.utils.errors import ExportError
 
 
@@ -55,6 +58,61 @@ def test_wrong_normalisation_fails_the_check_and_leaves_nothing(trained_run, fmt
     assert "\n" not in str(err.value) and "nothing was written" in str(err.value)
     assert "result: FAILED" in capsys.readouterr().out
     assert _files(trained_run) == before
+
+
+def _edit_stored_config(run: Path, edit) -> None:
+    """Apply ``edit(config dict)`` to the config of ``best.pth`` and to ``config.json``."""
+    state = torch.load(run / "best.pth", weights_only=True)
+    edit(state["config"])
+    save_checkpoint(state, run / "best.pth")
+    cfg = json.loads((run / "config.json").read_text())
+    edit(cfg)
+    (run / "config.json").write_text(json.dumps(cfg, indent=2))
+
+
+def _in_0_255_units(cfg: dict) -> None:
+    """Restate the normalisation the way fast-reid (and runs imported from it) do: mean and
+    std in 0..255 units, ``pixel_range`` 255. The arithmetic is unchanged, so the model's
+    embeddings must be too, on every backend."""
+    data = cfg.setdefault("data", {})
+    data["mean"] = [v * 255.0 for v in data.get("mean", IMAGENET_MEAN)]
+    data["std"] = [v * 255.0 for v in data.get("std", IMAGENET_STD)]
+    data["pixel_range"] = 255
+
+
+@pytest.mark.parametrize(("fmt", "precision"), [("onnx", "int8"), ("openvino", "fp32")])
+def test_pixel_range_255_run_exports_and_embeds_alike(trained_run, fmt, precision, capsys):
+    before = Embedder.load(trained_run)
+    _edit_stored_config(trained_run, _in_0_255_units)
+    reference = Embedder.load(trained_run)
+    assert reference.pixel_range == 255.0 and reference.mean[0] == pytest.approx(0.485 * 255)
+    file = export_run(
+        trained_run, fmt=fmt, precision=precision, calib_images=24, num_images=2, verbose=False
+    )
+    exported = Embedder.load(file, threads=1)
+    assert exported.pixel_range == 255.0 and exported.mean == reference.mean
+    data = Path(torch.load(trained_run / "best.pth", weights_only=True)["config"]["batches_dir"])
+    images = sorted(data.glob("query/*.jpg"))[:12]
+    ref = reference.embed(images)
+    np.testing.assert_allclose(ref, before.embed(images), rtol=1e-4, atol=1e-4)
+    got = exported.embed(images)
+    cos = np.sum(got * ref, 1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+    assert cos.min() >= (0.999 if precision == "fp32" else 0.95)
+    capsys.readouterr()
+
+
+def test_export_without_the_dataset_on_disk(trained_run, tmp_path, capsys):
+    """An imported run or a moved dataset: fp32 exports with parity only and says so; INT8,
+    which needs the accuracy check and calibration images, stops in one line."""
+    _edit_stored_config(trained_run, lambda cfg: cfg.update(batches_dir=str(tmp_path / "gone")))
+    assert main(["export", str(trained_run)]) == 0
+    captured = capsys.readouterr()
+    assert "without the query/gallery accuracy check" in captured.out + captured.err
+    assert read_onnx_info(trained_run / "model.onnx").precision == "fp32"
+    assert main(["export", str(trained_run), "--precision", "int8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the accuracy check needs the run's dataset" in err and "\n" not in err
+    assert not (trained_run / "model_int8.onnx").exists()
 
 
 def test_calibrate_stores_thresholds_everywhere(trained_run, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import IMG_H, IMG_W
+from deploy_helpers import IMG_H, IMG_W
 from PIL import Image
 
 from reidkit.app.evaluate import evaluate_target

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import IMG_H, IMG_W, make_model, make_run, write_images
+from deploy_helpers import IMG_H, IMG_W, make_model, make_run, write_images
 from PIL import Image
 
 from reidkit.deploy.embedder import Embedder

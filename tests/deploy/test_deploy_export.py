@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import IMG_H, IMG_W, make_run, make_small_model
+from deploy_helpers import IMG_H, IMG_W, make_run, make_small_model
 from onnx import TensorProto, helper
 
 from reidkit.deploy.export import check_parity, export_onnx

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import IMG_H, IMG_W
+from deploy_helpers import IMG_H, IMG_W
 
 from reidkit.deploy.artefact import ExportSpec, export_artefact
 

@@ -127,7 +127,7 @@ def export_run(
     calib_images: int = 300,
     max_drop: float | None = None,
     accuracy_control: bool = False,
-    accuracy_check: bool = True,
+    accuracy_check: bool | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     threads: int | None = None,
@@ -135,10 +135,12 @@ def export_run(
 ) -> Path:
     """Rebuild the model of a run / checkpoint, export it, check it; return the file written.
 
-    ``fp16=True`` is the old spelling of ``precision="fp16"``. ``accuracy_check=False`` skips
-    the retrieval check (fp32 / fp16 only; the parity check still runs). ``mean`` / ``std``
-    override the normalisation stored in the artefact (default: the run's ``data.mean`` /
-    ``data.std`` / ``data.pixel_range``; see ``ExportSpec``).
+    ``fp16=True`` is the old spelling of ``precision="fp16"``. ``accuracy_check``: ``None``
+    (default) runs the retrieval check when the run's dataset is on disk and otherwise warns
+    and exports fp32 / fp16 with the parity check only (an imported run, a dataset moved
+    away); ``True`` requires it; ``False`` skips it (fp32 / fp16 only). INT8 always needs it.
+    ``mean`` / ``std`` override the normalisation stored in the artefact (default: the run's
+    ``data.mean`` / ``data.std`` / ``data.pixel_range``; see ``ExportSpec``).
     """
     if fp16 and precision not in ("fp32", "fp16"):
         raise ExportError(f"--fp16 contradicts --precision {precision}; use one of them")
@@ -156,14 +158,21 @@ def export_run(
         accuracy_control=accuracy_control,
         threads=threads,
     )
-    if not accuracy_check and precision == "int8":
+    if accuracy_check is False and precision == "int8":
         raise ExportError("--no-accuracy-check is not allowed for INT8: its accuracy must be shown")
     ckpt = resolve_checkpoint(target)
     state = load_checkpoint(ckpt)
     model, cfg = model_from_state(state, str(ckpt))
     stored = stored_calibration(state, ckpt)
-    dataset = load_run_dataset(cfg, needed=accuracy_check)
-    data = retrieval_set(cfg, dataset) if accuracy_check else None
+    dataset = None
+    if accuracy_check is not False:
+        dataset = load_run_dataset(cfg, needed=bool(accuracy_check) or precision == "int8")
+        if dataset is None:
+            get_logger().warning(
+                f"{cfg.batches_dir}: the run's dataset is not on disk; {precision} export "
+                "checked against PyTorch only (parity), without the query/gallery accuracy check"
+            )
+    data = retrieval_set(cfg, dataset) if dataset is not None else None
     calib = calibration_images(dataset, calib_images) if precision == "int8" else None
     if images_dir is None:
         images_dir = _default_images(cfg.batches_dir)

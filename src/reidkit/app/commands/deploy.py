@@ -91,7 +91,7 @@ def _export(args: argparse.Namespace) -> int:
         calib_images=args.calib_images,
         max_drop=args.max_drop,
         accuracy_control=args.accuracy_control,
-        accuracy_check=not args.no_accuracy_check,
+        accuracy_check=False if args.no_accuracy_check else None,
         threads=args.threads,
     )
     return 0
