@@ -21,7 +21,7 @@ from reidkit.deploy.artefact import ArtefactReport, ExportSpec, export_artefact
 from reidkit.deploy.calibrate import PAIRS_KEY, PairSet, load_pairs
 from reidkit.evaluation.thresholds import ThresholdTable
 from reidkit.models.checkpoint import load_checkpoint, model_from_state, resolve_checkpoint
-from reidkit.utils.errors import ExportError, ReidkitError
+from reidkit.utils.errors import ExportError, ReidkitError, first_line
 from reidkit.utils.logging import get_logger
 
 RETRIEVAL_EVALUATORS = (None, "market_evaluate")
@@ -83,15 +83,20 @@ def calibration_images(dataset: Any, count: int) -> list[np.ndarray]:
 
 
 def load_run_dataset(cfg: Any, needed: bool) -> Any:
-    """The run's dataset, or ``None`` when it is not on disk and ``needed`` is false."""
+    """The run's dataset, or ``None`` (with a warning saying why) when it cannot be read and
+    ``needed`` is false."""
     try:
         return build_dataset(cfg)
     except ReidkitError as e:
         if needed:
             raise ExportError(
-                f"the accuracy check needs the run's dataset ({e}); pass --no-accuracy-check "
-                "to export fp32/fp16 with the parity check only"
+                f"the accuracy check needs the run's dataset ({first_line(e)}); pass "
+                "--no-accuracy-check to export fp32/fp16 with the parity check only"
             ) from None
+        get_logger().warning(
+            f"no query/gallery accuracy check: the run's dataset cannot be read "
+            f"({first_line(e)}); the export is checked against PyTorch only (parity)"
+        )
         return None
 
 
@@ -167,11 +172,6 @@ def export_run(
     dataset = None
     if accuracy_check is not False:
         dataset = load_run_dataset(cfg, needed=bool(accuracy_check) or precision == "int8")
-        if dataset is None:
-            get_logger().warning(
-                f"{cfg.batches_dir}: the run's dataset is not on disk; {precision} export "
-                "checked against PyTorch only (parity), without the query/gallery accuracy check"
-            )
     data = retrieval_set(cfg, dataset) if dataset is not None else None
     calib = calibration_images(dataset, calib_images) if precision == "int8" else None
     if images_dir is None:
