@@ -173,8 +173,8 @@ class AccuracyReport:
             cells = f"| {label} | {100 * values[m]:.2f} |"
             cells += f" {100 * values[second]:.2f} |" if second else ""
             lines.append(cells + f" {drop} | {ips:.1f} |")
-        verdict = "passed" if self.passed else "FAILED"
-        lines.append(f"result: {verdict} (drop {self.drop:.2f} <= {self.max_drop:g} points)")
+        verdict, sign = ("passed", "<=") if self.passed else ("FAILED", ">")
+        lines.append(f"result: {verdict} (drop {self.drop:.2f} {sign} {self.max_drop:g} points)")
         return "\n".join(lines)
 
 
