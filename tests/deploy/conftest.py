@@ -1,34 +1,18 @@
-"""Shared fixtures of the deploy tests: a tiny real ReidModel, a run folder, real image files."""
+"""Shared fixtures of the deploy tests: a tiny real ReidModel, a run folder, real image files
+(the helpers behind them are in deploy_helpers.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-
-IMG_H, IMG_W = 64, 32
-
-
-def _with_random_bn_statistics(model: torch.nn.Module) -> torch.nn.Module:
-    """Eval-mode ``model`` whose BatchNorm running statistics are non-trivial (so export
-    parity is tested with BN doing real work, not the identity of a fresh layer)."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
-
-
-def make_model(backbone: str = "resnet18", seed: int = 0, num_classes: int = 5) -> torch.nn.Module:
-    """A deterministic, untrained ReidModel in eval mode (BN statistics made non-trivial)."""
-    from reidkit.models import ReidModel
-
-    torch.manual_seed(seed)
-    model = ReidModel(backbone, num_classes)
-    return _with_random_bn_statistics(model)
+from deploy_helpers import (
+    make_model,
+    make_small_model,
+    train_tiny_run,
+    write_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,55 +21,10 @@ def tiny_model() -> torch.nn.Module:
     return make_model()
 
 
-def make_small_model(seed: int = 0) -> torch.nn.Module:
-    """A ReidModel (pooling, BNNeck, classifier) on a two-convolution backbone: the cheap
-    stand-in where any eval-mode images -> (B, D) module will do (extract, search, embedder).
-    """
-    from reidkit.models import Backbone, ReidModel
-
-    class TwoConv(Backbone):
-        out_channels = 32
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.body = torch.nn.Sequential(
-                torch.nn.Conv2d(3, 16, 3, stride=2, padding=1),
-                torch.nn.BatchNorm2d(16),
-                torch.nn.ReLU(),
-                torch.nn.Conv2d(16, 32, 3, stride=2, padding=1),
-                torch.nn.BatchNorm2d(32),
-                torch.nn.ReLU(),
-            )
-
-        def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-            return self.body(x)
-
-    torch.manual_seed(seed)
-    model = ReidModel(TwoConv(), 5)
-    return _with_random_bn_statistics(model)
-
-
 @pytest.fixture(scope="module")
 def small_model() -> torch.nn.Module:
     """``make_small_model()``: 32-d embeddings, milliseconds per batch."""
     return make_small_model()
-
-
-def write_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
-    """``count`` smooth random RGB images of assorted sizes as JPEG/PNG files."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for i in range(count):
-        h, w = int(rng.integers(60, 140)), int(rng.integers(30, 70))
-        base = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3)).astype(np.uint8)
-        img = Image.fromarray(base).resize((w, h), Image.BILINEAR)
-        path = folder / f"{i:04d}_c{i % 3 + 1}s1_{i:06d}_00.{'png' if i % 2 else 'jpg'}"
-        img.save(path)
-        files.append(path)
-    return files
 
 
 @pytest.fixture(scope="module")
@@ -96,27 +35,23 @@ def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def make_run(run: Path, data: Path, backbone: str = "resnet18", name: str = "best.pth") -> Path:
-    """A run folder with a real reidkit checkpoint of an untrained model; returns the file."""
-    from reidkit.config import save_config, validate_config
-    from reidkit.models import build_model
-    from reidkit.models.checkpoint import save_checkpoint
+@pytest.fixture(scope="session")
+def trained_run_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One trained tiny run for the whole session, shared by the xdist workers (the first to
+    get the lock trains it); tests copy it (``trained_run``) before writing into it."""
+    from filelock import FileLock  # a dependency of torch
 
-    cfg = validate_config(
-        {
-            "batches_dir": str(data),
-            "working_dir": str(run.parent),
-            "sub_working_dir": run.name,
-            "img_h": IMG_H,
-            "img_w": IMG_W,
-            "model_params": {"backbone": backbone},
-            "evaluation_params": {"distance": "cosine"},
-        }
-    )
-    torch.manual_seed(0)
-    model = build_model(cfg, 4)
-    run.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run / "config.json")
-    state = {"model": model.state_dict(), "config": cfg.to_dict(), "num_classes": 4, "epoch": 1}
-    save_checkpoint(state, run / name)
-    return run / name
+    shared = tmp_path_factory.getbasetemp().parent
+    with FileLock(str(shared / "trained_run.lock")):
+        run = shared / "trained_tiny" / "run"
+        if not (run / "best.pth").is_file():
+            train_tiny_run(shared / "trained_tiny")
+    return run
+
+
+@pytest.fixture()
+def trained_run(trained_run_master: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained tiny run folder (its dataset is shared, read-only)."""
+    import shutil
+
+    return Path(shutil.copytree(trained_run_master, tmp_path / "run"))

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import IMG_H, IMG_W, make_run, make_small_model
+from deploy_helpers import IMG_H, IMG_W, make_run, make_small_model
 from onnx import TensorProto, helper
 
 from reidkit.deploy.export import check_parity, export_onnx
@@ -55,7 +55,7 @@ def test_check_parity_detects_other_weights(small_model, tmp_path):
     export_onnx(small_model, out, IMG_H, IMG_W, num_images=2)
     stats = check_parity(small_model, out, IMG_H, IMG_W, num_images=4)
     assert stats["max_abs"] <= 1e-4 and stats["min_cosine"] >= 0.9999
-    with pytest.raises(ExportError, match="differs from PyTorch") as err:
+    with pytest.raises(ExportError, match="onnxruntime differs from PyTorch") as err:
         check_parity(make_small_model(seed=1), out, IMG_H, IMG_W, num_images=4)
     assert str(out) in _one_line(err)
 
@@ -71,7 +71,7 @@ class _BatchBranch(torch.nn.Module):
 def test_failed_parity_writes_nothing(tmp_path):
     out = tmp_path / "bad.onnx"
     out.write_bytes(b"previous")
-    with pytest.raises(ExportError, match="differs from PyTorch") as err:
+    with pytest.raises(ExportError, match="onnxruntime differs from PyTorch") as err:
         export_onnx(_BatchBranch(), out, IMG_H, IMG_W, exporter="torchscript")
     _one_line(err)
     assert out.read_bytes() == b"previous"
@@ -138,8 +138,15 @@ def _cli(argv: list[str]) -> int:
 def test_export_run_folder_and_checkpoint(tmp_path, image_dir, capsys):
     run = tmp_path / "runs" / "r1"
     make_run(run, image_dir)
+    # a folder of loose images is no query/gallery: parity only, and the log says why
     assert _cli(["export", str(run), "--images", str(image_dir)]) == 0
-    assert "max abs diff" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "vs PyTorch: max abs" in out and "no query/gallery accuracy check" in out
+    with pytest.raises(ExportError, match="pass --no-accuracy-check") as err:
+        _cli(["export", str(run), "--precision", "int8"])
+    _one_line(err)
+    assert _cli(["export", str(run), "--images", str(image_dir), "--no-accuracy-check"]) == 0
+    assert "no query/gallery accuracy check" not in capsys.readouterr().out
     info = read_onnx_info(run / "model.onnx")
     assert info.backbone == "resnet18" and info.distance == "cosine"
     assert len(info.config_sha256) == 64 and info.embedding_dim == 512
@@ -150,7 +157,7 @@ def test_export_run_folder_and_checkpoint(tmp_path, image_dir, capsys):
     only_last = tmp_path / "runs" / "r2"
     ckpt = make_run(only_last, image_dir, name="last.pth")
     assert resolve_checkpoint(only_last) == ckpt
-    out = export_run(ckpt, tmp_path / "x.onnx", num_images=2, verbose=False)
+    out = export_run(ckpt, tmp_path / "x.onnx", num_images=2, verbose=False, accuracy_check=False)
     assert out == tmp_path / "x.onnx" and out.is_file()
 
 

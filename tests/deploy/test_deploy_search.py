@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import IMG_H, IMG_W, make_small_model, write_images
+from deploy_helpers import IMG_H, IMG_W, make_small_model, write_images
 from PIL import Image
 
 from reidkit.deploy.embedder import Embedder

@@ -62,7 +62,7 @@ def test_eval_npz_rerank_changes_metrics(tmp_path: Path) -> None:
 
 def test_eval_bad_targets(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["eval", str(tmp_path / "missing.npz")]) == 2
-    assert "no such run folder, checkpoint, .onnx or .npz file" in capsys.readouterr().err
+    assert "no such run folder, checkpoint, .onnx, .xml or .npz file" in capsys.readouterr().err
     np.savez(tmp_path / "bad.npz", qf=np.zeros((2, 3)))
     assert main(["eval", str(tmp_path / "bad.npz")]) == 2
     assert "lacks gf, q_pids" in capsys.readouterr().err

@@ -70,6 +70,24 @@ def test_eval_run_on_a_test_only_folder(eval_cfg, run_dir, other_domain: Path) -
     assert onnx["mAP"] == pytest.approx(expected["mAP"], abs=2e-3)
 
 
+def test_eval_openvino_model_on_a_test_only_folder(eval_cfg, run_dir, other_domain: Path):
+    """``--data`` applies to an OpenVINO ``model.xml`` as to the ONNX file (config.json beside
+    it gives the evaluation settings; the folder replaces its dataset)."""
+    from reidkit.deploy.artefact import ExportSpec, export_artefact
+
+    run, model = run_dir
+    expected = market_evaluate(eval_cfg, model, dataset=load_dataset(other_domain), device="cpu")
+    xml = run / "model.xml"
+    spec = ExportSpec(format="openvino")
+    export_artefact(model, xml, eval_cfg.img_h, eval_cfg.img_w, spec, num_images=2, verbose=False)
+    args = ["eval", str(xml), "--data", str(other_domain), "--device", "cpu"]
+    assert main(args) == 0
+    saved = json.loads((run / "eval_street_cam.json").read_text())
+    assert saved["data"] == str(other_domain) and saved["target"] == str(xml)
+    assert saved["metrics"]["num_queries"] == expected["num_queries"]
+    assert saved["metrics"]["mAP"] == pytest.approx(expected["mAP"], abs=2e-3)
+
+
 def test_data_option_errors(tmp_path: Path, run_dir, capsys: pytest.CaptureFixture) -> None:
     run, _ = run_dir
     assert main(["eval", str(run), "--data", str(tmp_path / "nope")]) == 2

@@ -2,7 +2,8 @@
 
 It assembles a training run from a config (``build_run``), launches it (one process, torchrun
 ranks, one process per GPU of ``parallels``), evaluates a target (``evaluate_target``),
-exports a run (``export_run``) and holds the CLI verbs. The library packages below it
+exports a run (``export_run``), calibrates its same-person thresholds (``calibrate_run``)
+and holds the CLI verbs. The library packages below it
 (``data``, ``models``, ``losses``, ``evaluation``, ``engine``, ``deploy``) never import it.
 Names load on first use so that ``reidkit --help`` does not import torch.
 """
@@ -19,6 +20,7 @@ _EXPORTS = {
     "launch_training": "reidkit.app.launch",
     "evaluate_target": "reidkit.app.evaluate",
     "export_run": "reidkit.app.export",
+    "calibrate_run": "reidkit.app.calibrate",
 }
 
 __all__ = sorted(_EXPORTS)

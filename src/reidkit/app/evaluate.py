@@ -2,8 +2,9 @@
 
 * run folder: its ``config.json`` and ``best.pth`` (``last.pth`` when there is no best);
 * checkpoint (``.pth``): the model and config stored inside it;
-* ``.onnx``: run with onnxruntime through ``reidkit.deploy.Embedder``; the dataset comes from
-  ``--config`` or the ``config.json`` beside the model;
+* ``.onnx`` / OpenVINO ``.xml``: run with onnxruntime / OpenVINO through
+  ``reidkit.deploy.Embedder``; the dataset comes from ``--config`` or the ``config.json`` beside
+  the model;
 * ``.npz``: saved features, either one file with ``qf, gf, q_pids, g_pids, q_camids,
   g_camids`` or a query features file of ``reidkit extract`` plus ``--gallery FILE``.
 
@@ -135,9 +136,8 @@ def _model_features(
 
 
 def _onnx_features(path: Path, cfg: Any, device: torch.device) -> FeatureSet:
-    """Embed the configured dataset with an exported ONNX model through onnxruntime."""
-    providers = "cuda" if device.type == "cuda" else "cpu"
-    embedder = Embedder.from_onnx(path, providers=providers, batch_size=cfg.data.test_batch_size)
+    """Embed the configured dataset with an exported model (onnxruntime or OpenVINO)."""
+    embedder = Embedder.load(path, device=device.type, batch_size=cfg.data.test_batch_size)
     ds = build_dataset(cfg)
     out: dict[str, torch.Tensor] = {}
     kept: list[list[Any]] = []
@@ -219,7 +219,7 @@ def _checked_scales(scales: Sequence[float], path: Path) -> tuple[float, ...]:
     out = tuple(float(x) for x in scales)
     if not out or any(x <= 0 for x in out):
         raise ConfigError(f"--scales {out}: expected positive factors such as 1.0,0.875")
-    if out != (1.0,) and path.suffix in (".npz", ".onnx"):
+    if out != (1.0,) and path.suffix in (".npz", ".onnx", ".xml"):
         raise ConfigError(
             f"--scales applies to PyTorch models (a run folder or checkpoint), not {path.name}"
         )
@@ -252,7 +252,7 @@ def evaluate_target(
     """
     path = Path(target)
     if not path.exists():
-        raise ConfigError(f"{path}: no such run folder, checkpoint, .onnx or .npz file")
+        raise ConfigError(f"{path}: no such run folder, checkpoint, .onnx, .xml or .npz file")
     if data is not None and path.suffix == ".npz":
         raise ConfigError(f"--data applies to models, not to saved features ({path.name})")
     if data is not None and not Path(data).exists():
@@ -266,7 +266,7 @@ def evaluate_target(
             else None
         )
         fs = load_feature_file(path, gallery)
-    elif path.suffix == ".onnx":
+    elif path.suffix in (".onnx", ".xml"):
         cfg = _with_eval_options(_config_for(path, config, overrides), rerank, flip, data)
         fs = _onnx_features(path, cfg, dev)
     else:

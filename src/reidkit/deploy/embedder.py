@@ -1,11 +1,14 @@
-"""``Embedder``: person crops in, embeddings out, with onnxruntime or PyTorch behind one API.
+"""``Embedder``: person crops in, embeddings out, with PyTorch, onnxruntime or OpenVINO behind
+one API.
 
-    emb = Embedder.from_onnx("runs/demo/model.onnx", threads=4)
+    emb = Embedder.load("runs/demo/model.onnx", threads=4)    # .onnx, .xml (OpenVINO) or a run
     feats = emb.embed(["a.jpg", pil_image, hwc_uint8_array])   # (3, D) float32
+    out = emb.embed_frames([frame_a, frame_b], [boxes_a, boxes_b])   # detector boxes per frame
+    emb.same_identity(out.embeddings[0][0], out.embeddings[1][2], fpr=1e-3)
 
-Both backends read images the same way (``preprocess.load_image``) and resize / normalise them
-with the same arithmetic, so an ONNX model and the checkpoint it came from give the same numbers
-(to float tolerance). Batching happens inside ``embed``.
+Every backend reads images the same way (``preprocess.load_image``) and resizes / normalises
+them with the same arithmetic, so an exported model and the checkpoint it came from give the
+same numbers (to float tolerance). Batching happens inside ``embed`` and ``embed_frames``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reidkit.deploy.onnx_meta import read_onnx_info
+from reidkit.deploy.frames import FrameEmbeddings, frame_crops
+from reidkit.deploy.onnx_meta import OnnxModelInfo, read_onnx_info
+from reidkit.deploy.openvino_ir import compile_ir, read_ir
 from reidkit.deploy.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -29,7 +34,8 @@ from reidkit.deploy.preprocess import (
 )
 from reidkit.deploy.runtime import create_session
 from reidkit.evaluation.features import inference_layout
-from reidkit.models.checkpoint import resolve_checkpoint, restore
+from reidkit.evaluation.thresholds import ThresholdTable, cosine_similarity
+from reidkit.models.checkpoint import load_checkpoint, model_from_state, resolve_checkpoint
 from reidkit.utils.errors import DataError, ExportError
 
 Images = Union[ImageLike, Sequence[ImageLike]]
@@ -38,9 +44,10 @@ Images = Union[ImageLike, Sequence[ImageLike]]
 class Embedder:
     """Embeds images with an exported ONNX model or a PyTorch model (see the module docstring).
 
-    Use ``from_onnx``, ``from_checkpoint`` or ``from_model``; ``embedding_dim``, ``distance``
-    (``euclidean`` or ``cosine``: how to compare the outputs) and ``img_h`` / ``img_w`` describe
-    the model.
+    Use ``load`` (picks the backend from the file), ``from_onnx``, ``from_openvino``,
+    ``from_checkpoint`` or ``from_model``; ``embedding_dim``, ``distance`` (``euclidean`` or
+    ``cosine``: how to compare the outputs), ``img_h`` / ``img_w``, ``backend`` and
+    ``calibration`` (same-person thresholds, when the model has them) describe the model.
     """
 
     def __init__(
@@ -59,6 +66,9 @@ class Embedder:
         device: Union[str, torch.device] = "cpu",
         name: str = "model",
         pixel_range: float = 1.0,
+        backend: str = "pytorch",
+        precision: str = "fp32",
+        calibration: ThresholdTable | None = None,
     ) -> None:
         if batch_size < 1:
             raise DataError(f"batch_size = {batch_size} is not valid: expected >= 1")
@@ -73,6 +83,9 @@ class Embedder:
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
         self.name = name
+        self.backend = backend
+        self.precision = precision
+        self.calibration = calibration
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -96,6 +109,26 @@ class Embedder:
         def run(batch: np.ndarray) -> np.ndarray:
             return np.asarray(session.run([out_name], {in_name: batch})[0], dtype=np.float32)
 
+        return cls.from_runner(run, info, batch_size, str(path), "onnxruntime")
+
+    @classmethod
+    def from_openvino(
+        cls, path: Union[str, Path], threads: int | None = None, batch_size: int = 32
+    ) -> Embedder:
+        """An OpenVINO (CPU) embedder for an IR ``model.xml`` exported by reidkit.
+
+        Needs ``pip install 'reidkit[openvino]'``; ``ExportError`` for a file that is not ours
+        or whose metadata does not fit its graph.
+        """
+        model, info = read_ir(path)
+        run = compile_ir(model, info.precision, threads)
+        return cls.from_runner(run, info, batch_size, str(path), "openvino")
+
+    @classmethod
+    def from_runner(
+        cls, run: Any, info: OnnxModelInfo, batch_size: int, name: str, backend: str
+    ) -> Embedder:
+        """An embedder around ``run`` (input batch in ``info.input_format`` -> (B, D))."""
         return cls(
             run,
             img_h=info.img_h,
@@ -108,8 +141,30 @@ class Embedder:
             antialias=info.antialias,
             distance=info.distance,
             batch_size=batch_size,
-            name=str(path),
+            name=name,
+            backend=backend,
+            precision=info.precision,
+            calibration=info.calibration,
         )
+
+    @classmethod
+    def load(
+        cls,
+        path: Union[str, Path],
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_size: int = 32,
+    ) -> Embedder:
+        """The embedder of a file, by suffix: ``.onnx`` (onnxruntime; CUDA when ``device`` is
+        cuda), ``.xml`` (OpenVINO on the CPU), else a checkpoint / run folder (PyTorch)."""
+        suffix = Path(path).suffix.lower()
+        if suffix == ".onnx":
+            providers = "cuda" if str(device).startswith("cuda") else None
+            return cls.from_onnx(path, providers, threads, batch_size)
+        if suffix == ".xml":
+            return cls.from_openvino(path, threads, batch_size)
+        return cls.from_checkpoint(path, device, batch_size)
 
     @classmethod
     def from_model(
@@ -168,7 +223,9 @@ class Embedder:
     ) -> Embedder:
         """A PyTorch embedder for a reidkit checkpoint (or run folder: its best.pth)."""
         ckpt = resolve_checkpoint(path)
-        model, cfg = restore(ckpt, device=device)
+        state = load_checkpoint(ckpt)
+        model, cfg = model_from_state(state, str(ckpt), device)
+        stored = state.get("calibration")
         emb = cls.from_model(
             model,
             cfg.img_h,
@@ -182,6 +239,8 @@ class Embedder:
             batch_size=batch_size,
         )
         emb.name = str(ckpt)
+        if stored is not None:
+            emb.calibration = ThresholdTable.from_dict(stored, f"{ckpt}[calibration]")
         return emb
 
     # ------------------------------------------------------------------ embedding
@@ -222,6 +281,71 @@ class Embedder:
             out[idx] = self._checked(self._run(stacked), len(idx))
         return out
 
+    def embed_frames(
+        self,
+        frames: Sequence[np.ndarray],
+        boxes: Sequence[Any],
+        *,
+        max_batch: int | None = None,
+        bgr: bool = False,
+    ) -> FrameEmbeddings:
+        """One L2-normalised embedding per detector box, over frames of several streams.
+
+        ``frames``: HxWx3 uint8 arrays (RGB; ``bgr=True`` for OpenCV frames); ``boxes[i]``:
+        an (n_i, 4) array of xyxy pixel boxes of frame ``i`` (n_i may be 0). Boxes are clipped
+        to their frame; empty, degenerate or tiny boxes are not fatal: their rows are zeros and
+        ``valid`` is false (``reidkit.deploy.frames``). Crops of all frames are embedded
+        together, ``max_batch`` (default ``batch_size``) per forward pass, prepared exactly as
+        ``embed`` prepares a crop.
+        """
+        step = int(max_batch or self.batch_size)
+        if step < 1:
+            raise DataError(f"max_batch = {max_batch} is not valid: expected >= 1")
+        crops, where, used = frame_crops(frames, boxes, bgr)
+        out = [np.zeros((len(b), self.embedding_dim), dtype=np.float32) for b in used]
+        valid = [np.zeros(len(b), dtype=bool) for b in used]
+        for s in range(0, len(crops), step):
+            feats = self.embed_arrays(crops[s : s + step])
+            norms = np.linalg.norm(feats, axis=1, keepdims=True)
+            feats = feats / np.maximum(norms, 1e-12)
+            for (i, j), row in zip(where[s : s + step], feats, strict=True):
+                out[i][j] = row
+                valid[i][j] = True
+        return FrameEmbeddings(out, valid, used)
+
+    # ------------------------------------------------------------------ same person?
+    def threshold(self, fpr: float = 1e-3) -> float:
+        """The cosine-similarity threshold of this model at false positive rate ``fpr``
+        (one of the calibrated levels: 1e-2, 1e-3, 1e-4).
+
+        ``DataError`` when the model carries no calibration (``reidkit calibrate RUN``).
+        """
+        if self.calibration is None:
+            raise DataError(
+                f"{self.name}: the model has no same-person thresholds; run `reidkit calibrate "
+                "RUN` (it also updates the run's exported files) or export the run again"
+            )
+        return self.calibration.threshold(fpr)
+
+    def same_identity(self, a: Any, b: Any, fpr: float = 1e-3) -> Any:
+        """Whether embeddings ``a`` and ``b`` show the same person at false positive rate
+        ``fpr``: cosine similarity strictly above ``threshold(fpr)``.
+
+        Two (D,) vectors give a bool; two (N, D) blocks give (N,) bools, row by row. A zero
+        row (an invalid box of ``embed_frames``) is never the same as anything.
+        """
+        t = self.threshold(fpr)
+        ta, tb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+        if ta.shape != tb.shape or ta.shape[-1:] != (self.embedding_dim,):
+            raise DataError(
+                f"same_identity: shapes {ta.shape} and {tb.shape} are not two (D,) vectors or "
+                f"two (N, D) blocks with D = {self.embedding_dim}"
+            )
+        sim = cosine_similarity(ta, tb).numpy()
+        alive = (np.abs(ta).sum(-1) > 0) & (np.abs(tb).sum(-1) > 0)
+        result = (sim > t) & alive
+        return bool(result) if result.ndim == 0 else result
+
     def _checked(self, out: np.ndarray, n: int) -> np.ndarray:
         if out.shape != (n, self.embedding_dim):
             raise ExportError(
@@ -232,8 +356,8 @@ class Embedder:
 
     def __repr__(self) -> str:
         return (
-            f"Embedder({self.name!r}, input {self.img_h}x{self.img_w}, D={self.embedding_dim}, "
-            f"distance={self.distance})"
+            f"Embedder({self.name!r}, {self.backend} {self.precision}, input "
+            f"{self.img_h}x{self.img_w}, D={self.embedding_dim}, distance={self.distance})"
         )
 
 

@@ -211,8 +211,9 @@ def extract(
     """Embed every image of ``source`` with ``model`` and write the features file ``out``.
 
     ``model`` is an ``Embedder``, an exported ``.onnx`` (onnxruntime; ``device`` cuda uses the
-    CUDA provider) or a checkpoint / run folder (PyTorch on ``device``). ``workers`` threads
-    decode images. Returns ``out`` on the rank that merged, ``None`` on the others.
+    CUDA provider), an OpenVINO ``.xml`` (CPU) or a checkpoint / run folder (PyTorch on
+    ``device``). ``workers`` threads decode images. Returns ``out`` on the rank that merged,
+    ``None`` on the others.
     """
     from tqdm import tqdm
 
@@ -256,10 +257,7 @@ def _embedder(
         return model
     if device == "cuda":
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
-    if str(model).lower().endswith(".onnx"):
-        providers = "cuda" if device.startswith("cuda") else None
-        return Embedder.from_onnx(model, providers, threads, batch_size)
-    return Embedder.from_checkpoint(model, device, batch_size)
+    return Embedder.load(model, device=device, threads=threads, batch_size=batch_size)
 
 
 def _merge(

@@ -16,16 +16,22 @@ compare its outputs; they are what makes a file "ours". All values are strings; 
 | ``embedding_dim`` | D of the (B, D) output |
 | ``distance`` | ``euclidean`` or ``cosine``: how embeddings are compared |
 | ``l2_normalized`` | ``true`` when the output rows have unit norm |
-| ``precision`` | ``fp32`` or ``fp16`` (compute inside the graph; I/O stays float32) |
+| ``precision`` | ``fp32``, ``fp16`` or ``int8`` (compute inside the graph; I/O unchanged) |
 | ``config_sha256`` | hash of the training config (empty when exported from a bare module) |
 | ``backbone`` | backbone name from the config (empty when unknown) |
-| ``exporter`` | ``torchscript`` or ``dynamo`` (which ``torch.onnx`` path produced it) |
+| ``exporter`` | ``torchscript``, ``dynamo`` or ``openvino`` (which converter produced it) |
+| ``calibration`` | same-person thresholds (JSON of ``ThresholdTable``; absent when none) |
+
+OpenVINO IR files carry the same keys in their ``rt_info`` under ``reidkit``. Whatever a file
+says is checked against its graph before use (``check_against_graph``) and only ever selects
+among the values listed here: metadata never names code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +41,10 @@ from google.protobuf.message import DecodeError
 
 from reidkit import __version__
 from reidkit.deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from reidkit.utils.choices import DISTANCES, INPUT_FORMATS
-from reidkit.utils.errors import ExportError
+from reidkit.evaluation.thresholds import ThresholdTable
+from reidkit.utils.choices import DISTANCES, INPUT_FORMATS, PRECISIONS
+from reidkit.utils.errors import DataError, ExportError
+from reidkit.utils.files import atomic_path
 
 METADATA_FORMAT = "1"
 
@@ -61,6 +69,7 @@ class OnnxModelInfo:
     config_sha256: str = ""
     backbone: str = ""
     exporter: str = ""
+    calibration: ThresholdTable | None = None
     reidkit_version: str = field(default_factory=lambda: _version())
 
     def to_metadata(self) -> dict[str, str]:
@@ -84,7 +93,7 @@ class OnnxModelInfo:
             "config_sha256": self.config_sha256,
             "backbone": self.backbone,
             "exporter": self.exporter,
-        }
+        } | ({"calibration": self.calibration.to_json()} if self.calibration else {})
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str], source: str) -> OnnxModelInfo:
@@ -112,17 +121,37 @@ class OnnxModelInfo:
                 config_sha256=meta.get("config_sha256", ""),
                 backbone=meta.get("backbone", ""),
                 exporter=meta.get("exporter", ""),
+                calibration=_calibration(meta.get("calibration"), source),
                 reidkit_version=meta.get("reidkit_version", ""),
             )
         except (KeyError, ValueError, TypeError) as e:
             msg = f"{source}: reidkit metadata is damaged ({type(e).__name__}: {e})"
             raise ExportError(msg) from None
-        if info.input_format not in INPUT_FORMATS or info.distance not in DISTANCES:
-            raise ExportError(
-                f"{source}: reidkit metadata has input_format={info.input_format!r}, "
-                f"distance={info.distance!r}; expected one of {INPUT_FORMATS} and {DISTANCES}"
-            )
+        _check_values(info, source)
         return info
+
+
+def _calibration(text: str | None, source: str) -> ThresholdTable | None:
+    if not text:
+        return None
+    try:
+        return ThresholdTable.from_json(text, f"{source}[calibration]")
+    except DataError as e:
+        raise ExportError(str(e)) from None
+
+
+def _check_values(info: OnnxModelInfo, source: str) -> None:
+    """Every field that selects behaviour holds one of its known values (sizes are checked
+    against the graph by ``check_io_dims``)."""
+    for key, value, valid in (
+        ("input_format", info.input_format, INPUT_FORMATS),
+        ("distance", info.distance, DISTANCES),
+        ("precision", info.precision, PRECISIONS),
+    ):
+        if value not in valid:
+            raise ExportError(
+                f"{source}: reidkit metadata has {key}={value!r}; expected one of {valid}"
+            )
 
 
 def _version() -> str:
@@ -152,7 +181,8 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
 
 
 def read_onnx_info(path: str | Path) -> OnnxModelInfo:
-    """The reidkit metadata of an exported model; ``ExportError`` if the file is not ours."""
+    """The reidkit metadata of an exported model, checked against its graph; ``ExportError``
+    if the file is not ours or its metadata does not fit the graph."""
     proto = load_onnx(path)
     meta = {p.key: p.value for p in proto.metadata_props}
     info = OnnxModelInfo.from_metadata(meta, str(path))
@@ -169,35 +199,59 @@ def _dims(value_info: Any) -> list[int | None]:
     return [d.dim_value if d.HasField("dim_value") else None for d in shape.dim]
 
 
+def _disagrees(source: str, what: str) -> ExportError:
+    return ExportError(f"{source}: reidkit metadata disagrees with the graph ({what})")
+
+
 def check_against_graph(info: OnnxModelInfo, proto: onnx.ModelProto, source: str) -> None:
     """The metadata must describe the graph it ships with: input / output names, element
     type, rank, the channel, height and width dims and the embedding size (where static)."""
     inputs = {i.name: i for i in proto.graph.input}
     outputs = {o.name: o for o in proto.graph.output}
-
-    def bad(what: str) -> ExportError:
-        return ExportError(f"{source}: reidkit metadata disagrees with the graph ({what})")
-
-    if info.img_h < 1 or info.img_w < 1 or info.embedding_dim < 1:
-        raise bad(f"input {info.img_h}x{info.img_w}, embedding_dim {info.embedding_dim}")
-    if len(info.mean) != 3 or len(info.std) != 3 or min(info.std) <= 0:
-        raise bad(f"mean {info.mean}, std {info.std}: expected 3 values each, std > 0")
     if info.input_name not in inputs or info.output_name not in outputs:
-        raise bad(f"no input {info.input_name!r} / output {info.output_name!r}")
+        raise _disagrees(source, f"no input {info.input_name!r} / output {info.output_name!r}")
     x, y = inputs[info.input_name], outputs[info.output_name]
     if x.type.tensor_type.elem_type not in _ELEM[info.input_format]:
-        raise bad(f"input_format {info.input_format} but input type {x.type.tensor_type.elem_type}")
-    xd, yd = _dims(x), _dims(y)
+        what = f"input_format {info.input_format} but input type {x.type.tensor_type.elem_type}"
+        raise _disagrees(source, what)
+    check_io_dims(info, _dims(x), _dims(y), source)
+
+
+def check_io_dims(
+    info: OnnxModelInfo, xd: Sequence[int | None], yd: Sequence[int | None], source: str
+) -> None:
+    """Input / output dims (``None`` = dynamic) against the metadata: rank 4 and 2, the
+    channel, height and width where the input format fixes them, and the embedding size.
+    Shared by ONNX files and OpenVINO IRs."""
+    if info.img_h < 1 or info.img_w < 1 or info.embedding_dim < 1:
+        raise _disagrees(
+            source, f"input {info.img_h}x{info.img_w}, embedding_dim {info.embedding_dim}"
+        )
+    if len(info.mean) != 3 or len(info.std) != 3 or min(info.std) <= 0:
+        raise _disagrees(
+            source, f"mean {info.mean}, std {info.std}: expected 3 values each, std > 0"
+        )
     if len(xd) != 4 or len(yd) != 2:
-        raise bad(f"input rank {len(xd)}, output rank {len(yd)}; expected 4 and 2")
+        raise _disagrees(source, f"input rank {len(xd)}, output rank {len(yd)}; expected 4 and 2")
     want = {"float-nchw": (3, info.img_h, info.img_w), "uint8-nchw": (3, None, None)}.get(
         info.input_format, (None, None, 3)
     )
     for got, exp in zip(xd[1:], want, strict=True):
         if got is not None and exp is not None and got != exp:
-            raise bad(f"input dims {xd[1:]} but the metadata says {list(want)}")
+            raise _disagrees(
+                source, f"input dims {list(xd[1:])} but the metadata says {list(want)}"
+            )
     if yd[1] is not None and yd[1] != info.embedding_dim:
-        raise bad(f"output width {yd[1]} but embedding_dim {info.embedding_dim}")
+        raise _disagrees(source, f"output width {yd[1]} but embedding_dim {info.embedding_dim}")
+
+
+def update_onnx_metadata(path: str | Path, updates: dict[str, str]) -> None:
+    """Rewrite ``path`` with ``updates`` merged into its metadata (atomically)."""
+    proto = load_onnx(path)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    set_metadata(proto, meta | updates)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
 
 
 def set_metadata(proto: onnx.ModelProto, meta: dict[str, str]) -> None:

@@ -1,7 +1,8 @@
 """``reidkit search``: build / extend a gallery index from features files and query it.
 
 Queries are a features file (from ``reidkit extract``) or image files embedded with a model
-(``.onnx`` or checkpoint). Results print as a table and, with ``png``, as a ranked-list picture.
+(``.onnx``, OpenVINO ``.xml`` or checkpoint). Results print as a table and, with ``png``, as a
+ranked-list picture.
 """
 
 from __future__ import annotations
@@ -82,13 +83,10 @@ def _queries(
         return _load(items[0])
     if model is None:
         raise DataError(
-            "querying with images needs a model (--model model.onnx or a checkpoint); "
+            "querying with images needs a model (--model model.onnx, model.xml or a checkpoint); "
             "or pass a features .npz"
         )
-    if str(model).lower().endswith(".onnx"):
-        embedder = Embedder.from_onnx(model, "cuda" if device == "cuda" else None, threads)
-    else:
-        embedder = Embedder.from_checkpoint(model, device)
+    embedder = Embedder.load(model, device=device, threads=threads)
     paths = [str(p) for p in items]
     ids = identities(paths)
     return Features(embedder.embed(paths), paths, *(ids or (None, None)), meta={"source": "query"})

@@ -7,5 +7,7 @@ Nothing heavy is imported here: ``reidkit --help`` lists these without loading t
 DISTANCES = ("euclidean", "cosine")
 INPUT_FORMATS = ("float-nchw", "uint8-nhwc", "uint8-nchw")
 EXPORTERS = ("auto", "torchscript", "dynamo")
+PRECISIONS = ("fp32", "fp16", "int8")
+EXPORT_FORMATS = ("onnx", "openvino")
 INDEX_KINDS = ("exact", "flat", "ivf", "ivfpq")
 DEVICES = ("auto", "cpu", "cuda")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,16 +35,20 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temp_files(folder: str | Path) -> int:
-    """Delete temporary files of ``atomic_path`` left in ``folder`` by killed processes (their
-    writer's pid is gone); returns how many were removed."""
+    """Delete temporary files of ``atomic_path`` (and temporary folders named the same way, such
+    as an export's work folder) left in ``folder`` by killed processes (their writer's pid is
+    gone); returns how many were removed."""
     removed = 0
     folder = Path(folder)
     if not folder.is_dir():
         return 0
     for path in folder.iterdir():
         m = _TEMP.match(path.name)
-        if m and path.is_file() and not _pid_alive(int(m.group(1))):
-            path.unlink(missing_ok=True)
+        if m and not _pid_alive(int(m.group(1))):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             removed += 1
     return removed
 

@@ -11,12 +11,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the ``reidkit`` command."""
     p = sub.add_parser(
         "eval",
-        help="evaluate a run folder, checkpoint, exported .onnx model or saved features (.npz)",
+        help="evaluate a run folder, checkpoint, exported .onnx / OpenVINO .xml model or saved "
+        "features (.npz)",
         description="Evaluate TARGET: a run folder (config.json + best.pth), a checkpoint, an "
-        "exported .onnx model (dataset from --config or the config.json beside it) or a "
-        ".npz features file. Prints the metrics and writes eval.json.",
+        "exported .onnx or OpenVINO .xml model (dataset from --config or the config.json "
+        "beside it) or a .npz features file. Prints the metrics and writes eval.json.",
     )
-    p.add_argument("target", help="run folder | checkpoint.pth | model.onnx | features.npz")
+    p.add_argument(
+        "target", help="run folder | checkpoint.pth | model.onnx | model.xml | features.npz"
+    )
     p.add_argument("-c", "--config", help="params file overriding the run's config")
     p.add_argument(
         "--data",
