@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def reidkit(*args: str) -> None:
     """Run one ``reidkit`` command (printed first), failing loudly."""
     cmd = [sys.executable, "-m", "reidkit", *args]
     print("$ reidkit " + shlex.join(args), flush=True)
-    subprocess.run(cmd, check=True)
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": path})  # this checkout
 
 
 def build_sets(video: Path, work: Path) -> tuple[Path, Path]:
