@@ -36,7 +36,11 @@ def domains(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def adapt_params(domains: dict[str, Path]):
-    """Factory: params adapting the source model to the target (``**over`` replaces keys)."""
+    """Factory: params adapting the source model to the target (``**over`` replaces keys).
+
+    The learning rate is 1e-4: on this tiny target (155 crops, ~14 clusters of ~5) most of the
+    gain comes from the target BatchNorm statistics (mAP ~0.24 -> ~0.41), and 3.5e-4 trained
+    it away again within two epochs (~0.27), while 1e-4 keeps it (~0.40-0.42)."""
 
     def make(work: Path, adapt: dict | None = None, **over) -> dict:
         section = {
@@ -53,7 +57,7 @@ def adapt_params(domains: dict[str, Path]):
             work,
             epoch=2,
             pretrain_snapshot=str(domains["run"] / "last.pth"),
-            lr={"base_lr": 0.00035, "decay_step": [100], "decay_unit": "epoch"},
+            lr={"base_lr": 0.0001, "decay_step": [100], "decay_unit": "epoch"},  # see below
             evaluation_params={"type": "market_evaluate"},
             adapt=section,
         )

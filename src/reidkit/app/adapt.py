@@ -14,6 +14,7 @@ Where the model starts: ``pretrain_snapshot`` / ``imagenet_pretrain`` of the par
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from reidkit.engine.optim import build_optimizer, build_scheduler
 from reidkit.engine.pseudo_labels import Recluster
 from reidkit.engine.runlog import RunLog
 from reidkit.engine.setup import resolve_device, seed_everything
+from reidkit.engine.state import TrainSettings
 from reidkit.evaluation import Evaluator
 from reidkit.losses import build_loss
 from reidkit.losses.adapt import AdaptLoss, ClusterMemory, SourceLabels
@@ -171,6 +173,15 @@ def _loaders(
     return loader, target
 
 
+def _settings(cfg: Config, metric: str | None, device: torch.device) -> TrainSettings:
+    """The loop's settings, always eager: the cluster memory changes size at every
+    re-clustering and is rewritten after every step, which a compiled graph cannot hold."""
+    settings = settings_of(cfg, metric, device)
+    if settings.compile_mode is not None:
+        get_logger().info("adapt: compile ignored (the cluster memory changes every step)")
+    return replace(settings, compile_mode=None)
+
+
 def build_adapt_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
     """Assemble an adaptation run (see the module docstring); nothing is written."""
     _check(cfg, world)
@@ -206,7 +217,7 @@ def build_adapt_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
         optimizer=optimizer,
         loss_optimizer=loss.make_extra_optimizer(),
         scheduler=build_scheduler(optimizer, cfg, len(loader)),
-        settings=settings_of(cfg, metric),
+        settings=_settings(cfg, metric, device),
         runlog=runlog,
         evaluate=evaluate,
         evaluator=evaluator,
