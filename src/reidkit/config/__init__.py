@@ -1,5 +1,6 @@
 """Run configuration: the params.json schema and how files become a validated ``Config``."""
 
+from reidkit.config.adapt import AdaptParams
 from reidkit.config.loading import (
     apply_overrides,
     check_paths,
@@ -20,6 +21,7 @@ from reidkit.config.schema import (
 )
 
 __all__ = [
+    "AdaptParams",
     "AugmentationParams",
     "BatchSamplingParams",
     "Config",

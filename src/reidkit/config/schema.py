@@ -11,6 +11,7 @@ from typing import Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
+from reidkit.config.adapt import AdaptParams
 from reidkit.config.section import Section
 
 Optimizer = Literal["sgd", "adam", "adamw"]
@@ -288,6 +289,7 @@ class Config(Section):
     circle_loss_margin: float = Field(0.25, ge=0, lt=1, description="Circle loss relaxation m.")
     batch_sampling_params: BatchSamplingParams = Field(default_factory=BatchSamplingParams)
     data: DataParams = Field(default_factory=DataParams)
+    adapt: AdaptParams = Field(default_factory=AdaptParams)
     seed: int = Field(0, description="Seed of every random generator (data order too).")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."

@@ -222,8 +222,12 @@ class TrainLoader:
     def __len__(self) -> int:
         return len(self.sampler)
 
+    def _index_batches(self) -> list[list[int]]:
+        """The epoch's batches as lists of record indices."""
+        return list(self.sampler)
+
     def _staged(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
-        for images, rows, delivered in self.store.batches(list(self.sampler)):
+        for images, rows, delivered in self.store.batches(self._index_batches()):
             if images.device.type == "cpu" and self.device.type == "cpu":
                 yield images, rows, delivered  # the CPU augmentation reads rows itself
             else:

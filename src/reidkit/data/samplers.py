@@ -31,7 +31,8 @@ class PKSampler:
     unused chunks as steps left is always taken, so chunks are used up evenly), and takes one
     chunk of each; if fewer than ``P * world_size`` identities have chunks left, the used-up
     ones are refilled with a fresh shuffled pass, so every batch holds P distinct identities.
-    Rank ``r`` gets identities ``r*P .. (r+1)*P-1`` of each step.
+    Rank ``r`` gets identities ``r*P .. (r+1)*P-1`` of each step. ``steps`` fixes the number
+    of steps instead (identities are refilled as often as needed).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class PKSampler:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        steps: int | None = None,
     ) -> None:
         if P <= 0 or K <= 0:
             raise DataError(f"PK sampling needs P > 0 and K > 0, got P={P}, K={K}")
@@ -60,7 +62,7 @@ class PKSampler:
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         chunks = sum(max(1, len(g) // K) for g in self.groups)
-        self.num_batches = max(1, chunks // need)
+        self.num_batches = steps if steps else max(1, chunks // need)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order the next iteration yields."""

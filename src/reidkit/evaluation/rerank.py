@@ -152,13 +152,19 @@ class KReciprocalDistance:
 
     Build it once from the features (the neighbour lists and sparse weights of all
     Nq + Ng images), then call ``dist(s, e)`` for the (e - s, Ng) re-ranked block of queries
-    ``s:e``; ``evaluate_reid(..., dist_fn=dist)`` consumes it chunk by chunk.
+    ``s:e``; ``evaluate_reid(..., dist_fn=dist)`` consumes it chunk by chunk. With ``gf``
+    None the queries are the gallery (one set against itself, as clustering needs).
     """
+
+    @property
+    def block_rows(self) -> int:
+        """Query rows per block that keep a (rows x Ng) temporary at about ``_BLOCK`` floats."""
+        return _step(self.ng)
 
     def __init__(
         self,
         qf: torch.Tensor,
-        gf: torch.Tensor,
+        gf: torch.Tensor | None,
         k1: int = 20,
         k2: int = 6,
         lambda_value: float = 0.3,
@@ -169,8 +175,12 @@ class KReciprocalDistance:
                 f"re-ranking: k1 = {k1}, k2 = {k2}, lambda = {lambda_value}: expected k1 >= 1, "
                 "k2 >= 1 and 0 <= lambda <= 1 (the paper uses 20, 6, 0.3)"
             )
-        feats = torch.cat([qf.float(), gf.to(qf.device).float()])
-        self.nq, self.ng, n = qf.shape[0], gf.shape[0], feats.shape[0]
+        if gf is None:  # one set, compared with itself (clustering): queries = gallery
+            feats, self.nq = qf.float(), 0
+            gf = qf
+        else:
+            feats, self.nq = torch.cat([qf.float(), gf.to(qf.device).float()]), qf.shape[0]
+        self.ng, n = gf.shape[0], feats.shape[0]
         k = min(n, max(k1 + 1, k2))
         k1, k2 = min(k1, k - 1), min(k2, k)
         self.lambda_value = lambda_value
@@ -195,8 +205,9 @@ class KReciprocalDistance:
         self.col_ptr = torch.zeros(v.n + 1, dtype=torch.int64, device=cols.device)
         self.col_ptr[1:] = counts.cumsum(0)
 
-    def _jaccard(self, s: int, e: int) -> torch.Tensor:
-        """Jaccard distance (e - s, Ng) of queries s:e to the gallery from the sparse V."""
+    def jaccard(self, s: int, e: int) -> torch.Tensor:
+        """Jaccard distance (e - s, Ng) of queries s:e to the gallery from the sparse V
+        (1 where two sets do not overlap; at most ``block_rows`` rows at a time)."""
         v = self.v
         lo, hi = int(v.ptr[s]), int(v.ptr[e])
         rows, cols, vals = v.rows[lo:hi] - s, v.cols[lo:hi], v.vals[lo:hi]
@@ -221,9 +232,7 @@ class KReciprocalDistance:
         """Re-ranked distances of queries ``s:e`` to every gallery image (float32)."""
         original = self.original(self.qf[s:e]) / self.rowmax[s:e, None]
         return (
-            self._jaccard(s, e)
-            .mul_(1.0 - self.lambda_value)
-            .add_(original, alpha=self.lambda_value)
+            self.jaccard(s, e).mul_(1.0 - self.lambda_value).add_(original, alpha=self.lambda_value)
         )
 
 

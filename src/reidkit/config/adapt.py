@@ -1,0 +1,73 @@
+"""The ``adapt`` section: adaptation to unlabeled target crops (``reidkit adapt``).
+
+Each epoch the target crops are embedded, clustered (DBSCAN over a k-reciprocal Jaccard
+distance) into pseudo-identities, and the model trains against a memory of cluster centroids
+(ClusterNCE); docs/adaptation.md explains every key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from reidkit.config.section import Section
+
+
+class AdaptParams(Section):
+    """Adaptation without labels (new key ``adapt``; used by ``reidkit adapt`` only)."""
+
+    unlabeled: str | None = Field(
+        None,
+        description="Folder of unlabeled target crops (searched recursively; `reidkit crops` "
+        "writes one); `reidkit adapt --unlabeled DIR` sets it.",
+    )
+    eval_data: str | None = Field(
+        None,
+        description="Labelled test folder (query + gallery is enough) evaluated after each "
+        "epoch to keep the best model; none = no evaluation (best = last). --eval-data DIR.",
+    )
+    target_bn: bool = Field(
+        True,
+        description="Before the first clustering, re-estimate the BatchNorm statistics on "
+        "the target crops (AdaBN): a camera the model never saw shifts them most.",
+    )
+    eps: float = Field(
+        0.6,
+        gt=0,
+        lt=1,
+        description="DBSCAN radius on the Jaccard distance (0..1): larger "
+        "merges more crops into fewer, bigger clusters.",
+    )
+    min_samples: int = Field(
+        4, ge=1, description="DBSCAN: crops within eps (itself included) that make a core crop."
+    )
+    k1: int = Field(30, ge=1, description="k-reciprocal neighbours of the Jaccard distance.")
+    k2: int = Field(6, ge=1, description="Neighbours averaged by local query expansion.")
+    momentum: float = Field(
+        0.2, ge=0, lt=1, description="Cluster memory: weight of the old centroid in each update."
+    )
+    memory_update: Literal["mean", "hard"] = Field(
+        "hard",
+        description="Which batch feature updates a centroid: the mean of the cluster's images "
+        "in the batch, or the hardest one (least similar to it), as cluster-contrast.",
+    )
+    temperature: float = Field(
+        0.05, gt=0, description="Softmax temperature of the ClusterNCE loss over centroids."
+    )
+    iters: int = Field(
+        0, ge=0, description="Iterations per epoch; 0 = target crops / target images per batch."
+    )
+    source_weight: float = Field(
+        0.0,
+        ge=0,
+        description="Weight of the supervised loss on source batches (batches_dir's train "
+        "split, the configured ReID loss); 0 = target batches only.",
+    )
+    source_share: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="With source_weight > 0: fraction of each batch taken from the source "
+        "(rounded to whole identities of K images).",
+    )
