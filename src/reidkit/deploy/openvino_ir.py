@@ -20,6 +20,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Union
 
@@ -41,6 +42,13 @@ def require_openvino() -> Any:
     except ImportError:
         raise ExportError(f"OpenVINO support needs the openvino package: {INSTALL_HINT}") from None
     return openvino
+
+
+@lru_cache(maxsize=1)
+def openvino_core() -> Any:
+    """The process's one ``openvino.Core``: each Core owns its plugins and thread pools, and
+    OpenVINO's guidance is one per application (a new Core per model piles up thread pools)."""
+    return require_openvino().Core()
 
 
 def require_nncf() -> Any:
@@ -104,14 +112,14 @@ def _dims(partial_shape: Any) -> list[int | None]:
 
 def read_ir(path: Union[str, Path]) -> tuple[Any, OnnxModelInfo]:
     """``(openvino.Model, metadata)`` of an IR written by reidkit, checked against the graph."""
-    ov = require_openvino()
+    require_openvino()  # the missing-extra error first
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: OpenVINO model file not found")
     if not path.with_suffix(".bin").is_file():
         raise ExportError(f"{path}: its weights file {path.with_suffix('.bin').name} is missing")
     try:
-        model = ov.Core().read_model(str(path))
+        model = openvino_core().read_model(str(path))
     except Exception as e:  # openvino raises RuntimeError subclasses with long messages
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ExportError(f"{path}: not a readable OpenVINO model ({first})") from None
@@ -174,7 +182,7 @@ def compile_ir(
     model: Any, precision: str = "fp32", threads: int | None = None
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A function running one batch through ``model`` on the CPU (see the module docstring)."""
-    ov = require_openvino()
+    require_openvino()  # the missing-extra error first
     del precision  # every precision computes its float layers in f32 (module docstring)
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
     if threads is not None:
@@ -182,7 +190,7 @@ def compile_ir(
             raise ExportError(f"threads = {threads} is not valid: expected >= 1")
         config["INFERENCE_NUM_THREADS"] = int(threads)
     try:
-        compiled = ov.Core().compile_model(model, "CPU", config)
+        compiled = openvino_core().compile_model(model, "CPU", config)
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ExportError(f"OpenVINO cannot compile the model ({first})") from None
