@@ -2,8 +2,8 @@
 
 A checkpoint is a plain dict (``model``, ``optimizer``, ``scheduler``, ``scaler`` state dicts,
 ``epoch``, ``iteration``, ``best_metric``, ``metrics``, ``config`` as a plain dict,
-``num_classes``, ``rng`` ...) written atomically and read with ``torch.load(...,
-weights_only=True)``, so reading one never runs code.
+``num_classes``, ``rng`` ...) written atomically and read with
+``torch.load(path, weights_only=True)``, so reading one never runs code.
 
 ``restore(target)`` accepts a run folder (its ``best.pth``, else ``last.pth``), a checkpoint
 file, or either plus a params file (the dataset / evaluation settings to use with the model);
