@@ -42,7 +42,7 @@ from reidkit.deploy.preprocess import (
     check_input_format,
 )
 from reidkit.utils.choices import DISTANCES, EXPORTERS
-from reidkit.utils.errors import ExportError, ReidkitError
+from reidkit.utils.errors import ExportError, ReidkitError, first_line
 from reidkit.utils.files import atomic_path
 
 
@@ -178,7 +178,7 @@ def _to_onnx(
         except ReidkitError:
             raise
         except Exception as e:  # exporters raise many unrelated types
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            first = first_line(e, 300)
             errors.append(f"{name}: {type(e).__name__}: {first}")
     raise ExportError("torch.onnx.export failed (" + "; ".join(errors) + ")")
 
@@ -246,7 +246,7 @@ def _check_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
         onnx.checker.check_model(proto, full_check=True)
         return onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        first = first_line(e, 300)
         raise ExportError(f"exported graph failed the ONNX checker: {first}") from None
 
 

@@ -29,7 +29,7 @@ import torch
 
 from reidkit.deploy.onnx_meta import OnnxModelInfo, check_io_dims
 from reidkit.deploy.preprocess import ExportWrapper
-from reidkit.utils.errors import ExportError
+from reidkit.utils.errors import ExportError, first_line
 
 RT_NAMESPACE = "reidkit"
 INSTALL_HINT = "pip install 'reidkit[openvino]'"
@@ -82,7 +82,7 @@ def convert_wrapper(
             warnings.simplefilter("ignore")  # the tracer's deprecation notices
             model = ov.convert_model(wrapper, example_input=example, input=[shape])
     except Exception as e:  # the converter raises many types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        first = first_line(e, 300)
         raise ExportError(f"OpenVINO conversion failed: {type(e).__name__}: {first}") from None
     model.inputs[0].get_tensor().set_names({"images"})
     model.outputs[0].get_tensor().set_names({"embeddings"})
@@ -121,7 +121,7 @@ def read_ir(path: Union[str, Path]) -> tuple[Any, OnnxModelInfo]:
     try:
         model = openvino_core().read_model(str(path))
     except Exception as e:  # openvino raises RuntimeError subclasses with long messages
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        first = first_line(e, 200)
         raise ExportError(f"{path}: not a readable OpenVINO model ({first})") from None
     meta = rt_metadata(model)
     if "reidkit_format" not in meta:
@@ -192,7 +192,7 @@ def compile_ir(
     try:
         compiled = openvino_core().compile_model(model, "CPU", config)
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        first = first_line(e, 200)
         raise ExportError(f"OpenVINO cannot compile the model ({first})") from None
     request = compiled.create_infer_request()
 

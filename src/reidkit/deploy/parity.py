@@ -19,7 +19,7 @@ from torch import nn
 from reidkit.deploy.onnx_meta import OnnxModelInfo, load_onnx
 from reidkit.deploy.preprocess import ExportWrapper, list_images, load_image
 from reidkit.deploy.runtime import create_session
-from reidkit.utils.errors import ExportError
+from reidkit.utils.errors import ExportError, first_line
 
 # Parity tolerances: max abs is relative to the reference's largest magnitude when above 1.
 TOLERANCES = {"fp32": (1e-4, 0.9999), "fp16": (1e-2, 0.999)}
@@ -172,6 +172,6 @@ def _run(session: Any, x: np.ndarray, path: Union[str, Path]) -> np.ndarray:
     try:
         return np.asarray(session.run(None, {name: x})[0], dtype=np.float32)
     except Exception as e:  # onnxruntime raises its own exception types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        first = first_line(e, 300)
         msg = f"{path}: onnxruntime cannot run it on {x.dtype} {x.shape}: {first}"
         raise ExportError(msg) from None

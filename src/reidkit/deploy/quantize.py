@@ -30,7 +30,7 @@ import onnx
 from reidkit.deploy.onnx_meta import OnnxModelInfo
 from reidkit.deploy.openvino_ir import require_nncf
 from reidkit.deploy.preprocess import preprocess_images
-from reidkit.utils.errors import ExportError
+from reidkit.utils.errors import ExportError, first_line
 
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
 
@@ -150,7 +150,7 @@ def quantize_onnx(src: Path, dst: Path, batches: Sequence[np.ndarray], input_nam
     except ExportError:
         raise
     except Exception as e:  # onnxruntime raises many types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        first = first_line(e, 300)
         msg = f"onnxruntime INT8 quantization failed: {type(e).__name__}: {first}"
         raise ExportError(msg) from None
     finally:
@@ -189,5 +189,5 @@ def quantize_ir(
                 **kwargs,
             )
     except Exception as e:  # nncf raises many types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        first = first_line(e, 300)
         raise ExportError(f"nncf INT8 quantization failed: {type(e).__name__}: {first}") from None

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
-from reidkit.utils.errors import ExportError
+from reidkit.utils.errors import ExportError, first_line
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -63,5 +63,5 @@ def create_session(
     except ExportError:
         raise
     except Exception as e:  # onnxruntime raises its own exception types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        first = first_line(e, 300)
         raise ExportError(f"{path}: onnxruntime cannot load it ({first})") from None
