@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,10 +32,24 @@ class Result:
         return [x for x in self.err.splitlines() if x.startswith("error:")]
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> Result:
-    """``python -m reidkit ARGS`` in a subprocess (one torch thread, crash logs in cwd)."""
+def file_size_limit(limit: int):  # noqa: ANN201 - a preexec function
+    """A ``preexec_fn`` giving the child a file size limit (``ulimit -f``) with SIGXFSZ
+    ignored: a write past ``limit`` bytes then fails with EFBIG, a real OS failure."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, fsize: int | None = None
+) -> Result:
+    """``python -m reidkit ARGS`` in a subprocess (one torch thread, crash logs in
+    ``cwd/crashes``); ``fsize``: the child's file size limit in bytes (``file_size_limit``)."""
     base = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    base["REIDKIT_CRASH_DIR"] = str(Path(cwd or tempfile.gettempdir()) / "crashes")
+    base["REIDKIT_CRASH_DIR"] = str(crash_dir(cwd))
     proc = subprocess.run(
         [sys.executable, "-m", "reidkit", *args],
         cwd=cwd,
@@ -41,8 +57,14 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> Res
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=None if fsize is None else file_size_limit(fsize),
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def crash_dir(cwd: Path | None) -> Path:
+    """Where ``run_cli`` sends crash logs (an expected failure must write none)."""
+    return Path(cwd or tempfile.gettempdir()) / "crashes"
 
 
 def assert_one_line_error(r: Result, *needles: str, rc: int = 2) -> str:

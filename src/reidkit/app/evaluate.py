@@ -48,6 +48,7 @@ from reidkit.evaluation.report import (
 from reidkit.models.checkpoint import restore, untrusted_config
 from reidkit.utils.devices import pick_device
 from reidkit.utils.errors import ConfigError, DataError, ReidkitError, first_line
+from reidkit.utils.files import atomic_write_text
 from reidkit.utils.logging import get_logger
 
 FEATURE_KEYS = ("qf", "gf", "q_pids", "g_pids", "q_camids", "g_camids")
@@ -350,7 +351,7 @@ def _save(
     record = {"target": str(target), "evaluator": kind, "metrics": metrics}
     if data is not None:
         record["data"] = str(data)
-    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out, json.dumps(record, indent=2) + "\n")
     return out
 
 

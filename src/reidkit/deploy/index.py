@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Union
 
@@ -27,6 +26,8 @@ from reidkit.deploy.features_io import Features, open_npz
 from reidkit.evaluation.metrics import pairwise_distance
 from reidkit.utils.choices import INDEX_KINDS
 from reidkit.utils.errors import DataError
+from reidkit.utils.files import temp_folder
+from reidkit.utils.write_errors import write_guard
 
 INDEX_FORMAT = 1
 _BLOCK = 1 << 24  # distances per exact-search block (64 MB of float32)
@@ -249,23 +250,27 @@ class GalleryIndex:
         path = Path(path)
         if path.exists() and not (path / "index.json").is_file():
             raise DataError(f"{path}: exists and is not a reidkit index folder; choose another")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp = temp_folder(path)  # DiskError when the folder is read-only, full ...
         try:
-            (tmp / "index.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
-            ids = self.identities()
-            meta: dict[str, np.ndarray] = {"paths": np.asarray(self.paths, dtype=np.str_)}
-            if ids is not None:
-                meta["pids"], meta["camids"] = ids
-            np.savez(tmp / "meta.npz", **meta)
-            if self.kind == "exact":
-                np.save(tmp / "feats.npy", self.gallery_features())
-            else:
-                _faiss().write_index(self._faiss, str(tmp / "index.faiss"))
-            _swap_dir(tmp, path)
+            with write_guard(path):
+                self._write(tmp)
+                _swap_dir(tmp, path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return path
+
+    def _write(self, tmp: Path) -> None:
+        """Write the index files into the empty folder ``tmp``."""
+        (tmp / "index.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+        ids = self.identities()
+        meta: dict[str, np.ndarray] = {"paths": np.asarray(self.paths, dtype=np.str_)}
+        if ids is not None:
+            meta["pids"], meta["camids"] = ids
+        np.savez(tmp / "meta.npz", **meta)
+        if self.kind == "exact":
+            np.save(tmp / "feats.npy", self.gallery_features())
+        else:
+            _faiss().write_index(self._faiss, str(tmp / "index.faiss"))
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> GalleryIndex:

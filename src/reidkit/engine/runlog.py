@@ -10,8 +10,12 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from reidkit.utils.errors import DiskError
 from reidkit.utils.files import atomic_write_text
 from reidkit.utils.logging import get_logger
+from reidkit.utils.write_errors import write_guard
+
+EVENTS = "events.out.tfevents.*"  # TensorBoard's file, as named in error lines
 
 
 class RunLog:
@@ -34,20 +38,25 @@ class RunLog:
         return self._writer
 
     def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
-        """Log ``prefix/key`` scalars at ``step``."""
+        """Log ``prefix/key`` scalars at ``step`` (``DiskError`` when the events file cannot
+        be written: TensorBoard's writer thread raises on the next call)."""
         if self.writer is None:
             return
-        for key, value in values.items():
-            self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
+        with write_guard(self.run_dir / EVENTS):
+            for key, value in values.items():
+                self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
 
     def epoch_record(self, record: dict[str, Any]) -> None:
-        """Append one epoch's record to metrics.jsonl (flushed at once)."""
+        """Append one epoch's record to metrics.jsonl (flushed at once). A write cut short
+        (disk full) is a ``DiskError``; the partial line is dropped on resume and skipped by
+        every reader."""
         if not self.enabled:
             return
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
+        with write_guard(self.metrics_path), open(self.metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
         if self._writer is not None:
-            self._writer.flush()
+            with write_guard(self.run_dir / EVENTS):
+                self._writer.flush()
 
     def epoch(
         self,
@@ -88,10 +97,15 @@ class RunLog:
         atomic_write_text(self.metrics_path, text)
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer."""
+        """Flush and close the TensorBoard writer. It runs after the checkpoints are written
+        (or while an error stops the run), so a failure to flush is a warning, not an error."""
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                with write_guard(self.run_dir / EVENTS):
+                    writer.close()
+            except DiskError as e:
+                self.log.warning(f"warning: TensorBoard events: {e}")
         self._closed = True
 
 

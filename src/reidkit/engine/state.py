@@ -44,3 +44,25 @@ class TrainState:
     last_metrics: dict[str, float] = field(default_factory=dict)
     step_in_epoch: int = 0  # batches of the current epoch already trained (mid-epoch saves)
     epoch_sums: dict[str, float] = field(default_factory=dict)
+
+
+def stopped_text(
+    run_dir: Path, state: TrainState, steps: int | None = None, why: BaseException | None = None
+) -> str:
+    """The one line of a run stopped by SIGTERM: where it stopped and how to go on.
+
+    ``steps``: stopped at a step of the epoch (of ``steps``), checkpointed there; ``why``: the
+    ``Terminated`` caught by ``fit`` (kept when it already says where)."""
+    if why is not None and str(why) != "stopped by SIGTERM":
+        return str(why)
+    last = run_dir / "last.pth"
+    if steps is not None:
+        where = f"at step {state.step_in_epoch} of {steps} in epoch {state.epoch + 1}"
+    elif why is None:
+        where = f"after epoch {state.epoch}"
+    else:
+        where = f"during epoch {state.epoch + 1}"
+    if not last.exists():
+        return f"{run_dir}: stopped by SIGTERM {where}; no checkpoint was written yet"
+    kept = "checkpointed in" if why is None else "the last checkpoint is"
+    return f"{run_dir}: stopped by SIGTERM {where}; {kept} {last}: continue with --resume"
