@@ -17,6 +17,7 @@ import math
 import shutil
 from pathlib import Path
 from typing import Any, Union
+from zipfile import BadZipFile
 
 import numpy as np
 import torch
@@ -297,14 +298,37 @@ class GalleryIndex:
                 index._feats = [np.load(path / "feats.npy", allow_pickle=False)]
             else:
                 index._faiss = _faiss().read_index(str(path / "index.faiss"))
+            _check_loaded(index, path)
         except DataError:
             raise
-        except (OSError, KeyError, ValueError, RuntimeError) as e:
+        except (OSError, EOFError, KeyError, TypeError, ValueError, RuntimeError, BadZipFile) as e:
             raise DataError(
                 f"{path}: not a readable reidkit index ({type(e).__name__}); build one with "
                 "`reidkit search build FEATS --index DIR`"
             ) from None
         return index
+
+
+def _check_loaded(index: GalleryIndex, path: Path) -> None:
+    """The files of an index folder agree: one gallery row per path, of the index's width."""
+    rows = int(getattr(index._faiss, "ntotal", 0))
+    if index.kind == "exact":
+        feats = index._feats[0]
+        if (
+            feats.ndim != 2
+            or feats.shape[1] != index.dim
+            or not np.issubdtype(feats.dtype, np.floating)
+        ):
+            raise DataError(
+                f"{path}: feats.npy has shape {feats.shape} {feats.dtype}, the index says "
+                f"(N, {index.dim}) floats; rebuild it with `reidkit search build`"
+            )
+        rows = feats.shape[0]
+    if rows != len(index.paths) or (index.pids is not None and len(index.pids[0]) != rows):
+        raise DataError(
+            f"{path}: {rows} gallery rows but {len(index.paths)} paths in meta.npz (a damaged "
+            "index); rebuild it with `reidkit search build`"
+        )
 
 
 def _default_m(dim: int) -> int:

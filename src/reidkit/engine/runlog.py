@@ -86,14 +86,8 @@ class RunLog:
         """Drop records of epochs after ``epoch`` (work a resumed run is about to redo)."""
         if not self.metrics_path.is_file():
             return
-        keep = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                if json.loads(line)["epoch"] <= epoch:
-                    keep.append(line)
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a line cut short by a kill
-        text = "".join(f"{line}\n" for line in keep)
+        keep = [r for r in read_records(self.metrics_path) if r["epoch"] <= epoch]
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep)
         atomic_write_text(self.metrics_path, text)
 
     def close(self) -> None:
@@ -107,6 +101,39 @@ class RunLog:
             except DiskError as e:
                 self.log.warning(f"warning: TensorBoard events: {e}")
         self._closed = True
+
+
+def _numbers(values: Any) -> dict[str, float]:
+    """The numeric entries of a record's ``train`` / ``eval`` part (others dropped)."""
+    if not isinstance(values, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in values.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The epoch records of a ``metrics.jsonl``, for every reader (``runs``, ``report``,
+    resume): lines a kill cut short or damage made unreadable (not UTF-8, not JSON, not an
+    object, no positive integer ``epoch``) are skipped, and non-numeric values inside
+    ``train`` / ``eval`` dropped, so a damaged file never stops the command reading it."""
+    records = []
+    if not path.is_file():
+        return records
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        epoch = rec.get("epoch") if isinstance(rec, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            continue
+        rec.update(train=_numbers(rec.get("train")), eval=_numbers(rec.get("eval")))
+        rec["best"] = rec.get("best") is True
+        records.append(rec)
+    return records
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

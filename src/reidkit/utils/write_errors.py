@@ -38,6 +38,9 @@ REASONS = {
     errno.EACCES: ("permission denied", "choose a folder you can write to"),
     errno.EPERM: ("operation not permitted", "choose a folder you can write to"),
     errno.EIO: ("input/output error (a failing disk or a lost network mount?)", "check the disk"),
+    errno.EISDIR: ("it is a folder", "name a file"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another path"),
+    errno.EEXIST: ("a file stands where a folder is needed", "choose another path"),
 }
 LOW_SPACE = 1 << 20  # under 1 MiB free after a failed write: the disk is full
 # Phrases of library write failures that carry no OS error (torch, OpenVINO, LMDB).
@@ -117,7 +120,7 @@ def disk_error(
     why = _reason(error, folder if folder is not None else path.parent)
     if why is None:
         return None
-    kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
+    kept = f"the previous {path.name} is unchanged" if path.is_file() else "nothing was written"
     return DiskError(f"{path}: cannot write: {why} ({kept})")
 
 
@@ -133,9 +136,8 @@ def _reason(error: Exception, folder: str | Path) -> str | None:
     if code is not None:
         reason, hint = REASONS[code]
         return f"{reason}; {hint}"
-    if os_error is not None:  # not a disk condition: a missing folder, a file in the way ...
-        where = f": {os_error.filename}" if os_error.filename else ""
-        return f"{(os_error.strerror or first_line(os_error)).lower()}{where}"
+    if os_error is not None:  # not a disk condition (its file name may be a temporary one)
+        return (os_error.strerror or first_line(os_error)).lower()
     text = " ".join(str(e) for e in _chain(error))
     if any(t in text for t in WRITER_TEXT):
         return f"write failed ({first_line(error)}); check the disk"
