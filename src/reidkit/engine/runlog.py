@@ -11,11 +11,12 @@ from typing import Any
 from torch.utils.tensorboard import SummaryWriter
 
 from reidkit.utils.errors import DiskError
-from reidkit.utils.files import atomic_write_text
+from reidkit.utils.files import atomic_path, atomic_write_text
 from reidkit.utils.logging import get_logger
 from reidkit.utils.write_errors import write_guard
 
 EVENTS = "events.out.tfevents.*"  # TensorBoard's file, as named in error lines
+TB_KEPT = "the TensorBoard events stop there; checkpoints are untouched"
 
 
 class RunLog:
@@ -42,20 +43,23 @@ class RunLog:
         be written: TensorBoard's writer thread raises on the next call)."""
         if self.writer is None:
             return
-        with write_guard(self.run_dir / EVENTS):
+        with write_guard(self.run_dir / EVENTS, kept=TB_KEPT):
             for key, value in values.items():
                 self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
 
     def epoch_record(self, record: dict[str, Any]) -> None:
-        """Append one epoch's record to metrics.jsonl (flushed at once). A write cut short
-        (disk full) is a ``DiskError``; the partial line is dropped on resume and skipped by
-        every reader."""
+        """Add one epoch's record to metrics.jsonl: the file is rewritten atomically (one
+        line per epoch: small), so a full disk leaves the previous file whole."""
         if not self.enabled:
             return
-        with write_guard(self.metrics_path), open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        old = self.metrics_path.read_bytes() if self.metrics_path.is_file() else b""
+        if old and not old.endswith(b"\n"):
+            old += b"\n"  # a line cut short by a kill stays its own (skipped) line
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with atomic_path(self.metrics_path) as tmp:
+            tmp.write_bytes(old + line.encode("utf-8"))
         if self._writer is not None:
-            with write_guard(self.run_dir / EVENTS):
+            with write_guard(self.run_dir / EVENTS, kept=TB_KEPT):
                 self._writer.flush()
 
     def epoch(
@@ -96,7 +100,7 @@ class RunLog:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             try:
-                with write_guard(self.run_dir / EVENTS):
+                with write_guard(self.run_dir / EVENTS, kept=TB_KEPT):
                     writer.close()
             except DiskError as e:
                 self.log.warning(f"warning: TensorBoard events: {e}")

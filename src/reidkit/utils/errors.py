@@ -42,3 +42,7 @@ class DiskError(ReidkitError):
     """A file could not be written (disk full, over quota, read-only, over the file size
     limit, permission denied): the message names the file, the reason, and that the previous
     file (when there was one) is unchanged. Raised by ``utils.write_errors``."""
+
+    def __init__(self, path: object, reason: str, kept: str) -> None:
+        self.path, self.reason, self.kept = path, reason, kept
+        super().__init__(f"{path}: cannot write: {reason} ({kept})")

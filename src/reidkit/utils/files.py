@@ -100,6 +100,21 @@ def temp_folder(path: str | Path) -> Path:
         )
 
 
+@contextlib.contextmanager
+def undo_new_folders(folder: str | Path) -> Iterator[None]:
+    """On a failure inside the block, remove the folders up to ``folder`` that did not exist
+    before it and are still empty (a refused export leaves no empty output folder)."""
+    folder = Path(folder)
+    new = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for p in new:  # deepest first; rmdir refuses folders that hold anything
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+
+
 def sync_folder(folder: str | Path) -> None:
     """fsync a folder, so a rename inside it survives a crash."""
     dir_fd = os.open(folder, os.O_RDONLY)

@@ -110,18 +110,23 @@ def _is_library_error(error: BaseException) -> bool:
 
 
 def disk_error(
-    path: str | Path, error: BaseException, folder: str | Path | None = None
+    path: str | Path,
+    error: BaseException,
+    folder: str | Path | None = None,
+    kept: str | None = None,
 ) -> DiskError | None:
     """The ``DiskError`` of a failed write of ``path`` (into ``folder``, default its parent),
-    or None when ``error`` is not a write failure (a bug, a bad value: left to its caller)."""
+    or None when ``error`` is not a write failure (a bug, a bad value: left to its caller).
+    ``kept`` replaces the closing "(the previous X is unchanged)" / "(nothing was written)"."""
     if isinstance(error, ReidkitError) or not isinstance(error, Exception):
         return None
     path = Path(path)
     why = _reason(error, folder if folder is not None else path.parent)
     if why is None:
         return None
-    kept = f"the previous {path.name} is unchanged" if path.is_file() else "nothing was written"
-    return DiskError(f"{path}: cannot write: {why} ({kept})")
+    if kept is None:
+        kept = f"the previous {path.name} is unchanged" if path.is_file() else "nothing was written"
+    return DiskError(path, why, kept)
 
 
 def _reason(error: Exception, folder: str | Path) -> str | None:
@@ -145,13 +150,22 @@ def _reason(error: Exception, folder: str | Path) -> str | None:
 
 
 @contextlib.contextmanager
-def write_guard(path: str | Path, folder: str | Path | None = None) -> Iterator[None]:
+def write_guard(
+    path: str | Path, folder: str | Path | None = None, kept: str | None = None
+) -> Iterator[None]:
     """Raise ``DiskError`` naming ``path`` when the block fails to write (``disk_error``);
     any other failure passes through unchanged."""
     try:
         yield
+    except DiskError as e:
+        if folder is None or not Path(str(e.path)).is_relative_to(folder):
+            raise
+        path = Path(path)  # a file of the work folder: name the file the user asked for
+        if kept is None:
+            kept = f"the previous {path.name} is unchanged" if path.is_file() else e.kept
+        raise DiskError(path, e.reason, kept) from e
     except Exception as e:
-        mapped = disk_error(path, e, folder)
+        mapped = disk_error(path, e, folder, kept)
         if mapped is None:
             raise
         raise mapped from e
