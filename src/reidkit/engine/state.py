@@ -47,22 +47,25 @@ class TrainState:
 
 
 def stopped_text(
-    run_dir: Path, state: TrainState, steps: int | None = None, why: BaseException | None = None
+    run_dir: Path,
+    epoch: int,
+    step: tuple[int, int] | None = None,
+    after: bool = False,
+    why: BaseException | None = None,
 ) -> str:
     """The one line of a run stopped by SIGTERM: where it stopped and how to go on.
 
-    ``steps``: stopped at a step of the epoch (of ``steps``), checkpointed there; ``why``: the
-    ``Terminated`` caught by ``fit`` (kept when it already says where)."""
+    ``epoch`` (1-based) was in progress, stopped and checkpointed at ``step = (done, of)``, or
+    finished and checkpointed (``after``); ``why``: the ``Terminated`` caught by ``fit``,
+    kept when it already says where (else the stop came outside a safe point)."""
     if why is not None and str(why) != "stopped by SIGTERM":
         return str(why)
     last = run_dir / "last.pth"
-    if steps is not None:
-        where = f"at step {state.step_in_epoch} of {steps} in epoch {state.epoch + 1}"
-    elif why is None:
-        where = f"after epoch {state.epoch}"
+    if step is not None:
+        where = f"at step {step[0]} of {step[1]} in epoch {epoch}"
     else:
-        where = f"during epoch {state.epoch + 1}"
+        where = f"after epoch {epoch}" if after else f"during epoch {epoch}"
     if not last.exists():
         return f"{run_dir}: stopped by SIGTERM {where}; no checkpoint was written yet"
-    kept = "checkpointed in" if why is None else "the last checkpoint is"
+    kept = "the last checkpoint is" if why is not None else "checkpointed in"
     return f"{run_dir}: stopped by SIGTERM {where}; {kept} {last}: continue with --resume"

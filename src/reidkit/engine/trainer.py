@@ -74,6 +74,7 @@ class Trainer:
         self.state = TrainState()
         self.log = get_logger()
         self._resume_rng: dict[str, Any] | None = None
+        self.running_epoch = 0  # the epoch being trained / evaluated / saved (1-based)
         self._log_histograms = False
         self._window_start = 0  # first iteration whose loss is not yet read from the device
         self.forward_loss = ForwardLoss(
@@ -174,12 +175,10 @@ class Trainer:
     def train_step(
         self, images: torch.Tensor, pids: torch.Tensor, check: bool = True
     ) -> dict[str, torch.Tensor]:
-        """One optimiser step; returns the detached loss terms (still on the device).
-
-        Nothing in it reads a value back from the device (``tests/engine/test_step_sync.py``):
-        ``check`` does (it stops on a non-finite loss before the update), so the epoch loop
-        passes False and checks the sums of the loss it reads once per logging interval.
-        """
+        """One optimiser step; returns the detached loss terms (still on the device). Nothing
+        in it reads a value back from the device (``tests/engine/test_step_sync.py``): ``check``
+        does (it stops on a non-finite loss before the update), so the epoch loop passes False
+        and checks the sums of the loss it reads once per logging interval."""
         with record_function("reidkit.forward_loss"):
             total, values, feature = self.forward_loss(images, pids)
         if check:
@@ -232,6 +231,7 @@ class Trainer:
     def train_epoch(self) -> dict[str, float]:
         """Train (the rest of) one epoch; returns mean loss terms, lr and images/s."""
         s, n = self.state, len(self.loader)
+        self.running_epoch = s.epoch + 1  # what a stop reports, until its checkpoint is written
         self.model.train()
         self.loader.set_epoch(s.epoch)
         for cb in self.callbacks:
@@ -264,7 +264,7 @@ class Trainer:
                 if saving:
                     self.save()
                 if stop:
-                    raise Terminated(stopped_text(self.run_dir, s, n))
+                    raise Terminated(stopped_text(self.run_dir, s.epoch + 1, (s.step_in_epoch, n)))
                 bar.update(1)
         bar.close()
         self._fold(pending)
@@ -376,9 +376,9 @@ class Trainer:
                 stats = self.train_epoch()
                 self._after_epoch(stats)
                 if stop_requested() and self.state.epoch < self.settings.epochs:
-                    raise Terminated(stopped_text(self.run_dir, self.state))
+                    raise Terminated(stopped_text(self.run_dir, self.state.epoch, after=True))
         except Terminated as e:  # at a step (checkpointed) or at once: say how to continue
-            raise Terminated(stopped_text(self.run_dir, self.state, why=e)) from None
+            raise Terminated(stopped_text(self.run_dir, self.running_epoch, why=e)) from None
         finally:
             clear_stop_request()
             self.runlog.close()
