@@ -25,7 +25,12 @@ from pathlib import Path
 
 from reidkit import __version__
 from reidkit.utils.errors import ReidkitError, first_line
-from reidkit.utils.stopping import EXIT_TERMINATED, Terminated, install_sigterm_handler
+from reidkit.utils.stopping import (
+    EXIT_TERMINATED,
+    Terminated,
+    install_sigterm_handler,
+    stop_requested,
+)
 from reidkit.utils.write_errors import REASONS
 
 EXIT_EXPECTED, EXIT_BUG, EXIT_INTERRUPTED = 2, 3, 130
@@ -115,6 +120,10 @@ def run_guarded(fn: Callable[[], int], argv: list[str], debug: bool = False) -> 
     except BaseException as e:  # noqa: BLE001 - this is the boundary: nothing passes it
         if debug:
             traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+        if stop_requested():  # SIGTERM reached the workers too: their loss is not a bug
+            why = f"{type(e).__name__}: {first_line(e)}"
+            print(f"error: stopped by SIGTERM ({why})", file=sys.stderr)
+            return EXIT_TERMINATED
         text = describe_expected(e)
         if text is not None:
             print(f"error: {text}", file=sys.stderr)

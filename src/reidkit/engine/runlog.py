@@ -41,11 +41,10 @@ class RunLog:
     def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
         """Log ``prefix/key`` scalars at ``step`` (``DiskError`` when the events file cannot
         be written: TensorBoard's writer thread raises on the next call)."""
-        if self.writer is None:
-            return
         with write_guard(self.run_dir / EVENTS, kept=TB_KEPT):
-            for key, value in values.items():
-                self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
+            writer = self.writer  # created on first use: a read-only folder fails here
+            for key, value in values.items() if writer is not None else ():
+                writer.add_scalar(f"{prefix}/{key}", float(value), step)
 
     def epoch_record(self, record: dict[str, Any]) -> None:
         """Add one epoch's record to metrics.jsonl: the file is rewritten atomically (one

@@ -369,6 +369,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs; returns a summary dict."""
         timer = Timer()
+        clear_stop_request()  # a SIGTERM of an earlier fit in this process is not for this one
         for cb in self.callbacks:
             cb.on_fit_start(self)
         try:
@@ -380,7 +381,6 @@ class Trainer:
         except Terminated as e:  # at a step (checkpointed) or at once: say how to continue
             raise Terminated(stopped_text(self.run_dir, self.running_epoch, why=e)) from None
         finally:
-            clear_stop_request()
             self.runlog.close()
         summary = {
             "run_dir": str(self.run_dir),
