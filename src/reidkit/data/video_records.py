@@ -140,6 +140,23 @@ def image_view(dataset: VideoDataset) -> ReidDataset:
     )
 
 
+def all_frames(dataset: VideoDataset) -> ReidDataset:
+    """Every frame of every split as an image record (``reidkit data info`` counts these)."""
+    ds = image_view(dataset)
+    ds.query, ds.gallery = frame_records(dataset.query)[0], frame_records(dataset.gallery)[0]
+    ds.name = dataset.name
+    return ds
+
+
+def require_images(dataset: object, what: str) -> None:
+    """``DataError`` (one line) when a command that works on images gets a video dataset."""
+    if isinstance(dataset, VideoDataset):
+        raise DataError(
+            f"{dataset.source.root}: {what} works on image datasets, and {dataset.name} is a "
+            "video (tracklet) layout; `reidkit data info` describes it"
+        )
+
+
 def keep_long(
     tracklets: Sequence[TrackletRecord], min_frames: int
 ) -> tuple[list[TrackletRecord], int]:
