@@ -37,7 +37,12 @@ from reidkit.data.layouts.mars import is_duke_video, load_duke_video, load_mars
 from reidkit.data.layouts.video_pairs import ilids_base, load_ilidsvid, load_prid2011, prid_base
 from reidkit.data.records import ReidDataset
 from reidkit.data.store import MANIFEST, load_manifest, load_store
-from reidkit.data.video_records import VideoDataset, keep_long, tracklets_from_images
+from reidkit.data.video_records import (
+    VideoDataset,
+    keep_long,
+    require_tracklets,
+    tracklets_from_images,
+)
 from reidkit.utils.errors import DataError
 
 AnyDataset = ReidDataset | VideoDataset
@@ -77,6 +82,8 @@ def load_tracklets(root: str | Path, min_frames: int = 1, **options: Any) -> Vid
         if short:
             ds.skipped += short
             ds.problems.append(f"{short} {split} tracklet(s) shorter than {min_frames} frames")
+        if split != "train" or images.train:
+            require_tracklets(kept, root, split)
     return ds
 
 
