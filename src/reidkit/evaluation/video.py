@@ -65,7 +65,7 @@ def pool_rows(
     idx = torch.as_tensor(list(owner), dtype=torch.int64, device=feats.device)
     out = torch.zeros(count, feats.shape[1], dtype=torch.float32, device=feats.device)
     how = "mean" if pool == "avg" else "amax"
-    out.index_reduce_(0, idx, feats.float(), how, include_self=False)
+    out.scatter_reduce_(0, idx[:, None].expand_as(feats), feats.float(), how, include_self=False)
     present = sorted(set(idx.tolist()))
     return out[present], present
 
