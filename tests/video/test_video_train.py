@@ -1,0 +1,118 @@
+"""A video model trained end to end with ``reidkit train`` on a video layout (MARS), exported
+to a single-frame ONNX file, evaluated tracklet by tracklet through onnxruntime, and
+``Embedder.embed_tracklet`` on the PyTorch and onnxruntime backends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from video_helpers import make_mars
+
+from reidkit.data.build import load_dataset
+from reidkit.deploy.embedder import Embedder
+from reidkit.evaluation import evaluate_reid
+from reidkit.utils.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def video_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``reidkit train -c params.json`` on a tiny MARS folder (temporal attention, 2 epochs)."""
+    root = tmp_path_factory.mktemp("video_run")
+    data = make_mars(root / "MARS", frames=5)
+    params = {
+        "batches_dir": str(data),
+        "working_dir": str(root / "runs"),
+        "img_h": 32,
+        "img_w": 16,
+        "batch_size": 4,
+        "epoch": 2,
+        "optimizer": "adam",
+        "lr": {"base_lr": 0.001},
+        "model_params": {"backbone": "resnet18"},
+        "tri_loss_margin": 0.3,
+        "batch_sampling_params": {"class_balanced": True, "K": 2},
+        "evaluation_params": {"type": "market_evaluate", "ranks": [1, 2], "distance": "cosine"},
+        "video": {"seq_len": 3, "temporal": "attention"},
+        "data": {"num_workers": 0, "cache": "ram"},
+        "progress": False,
+        "device": "cpu",
+    }
+    (root / "params.json").write_text(json.dumps(params))
+    cmd = [sys.executable, "-m", "reidkit", "train", "-c", str(root / "params.json")]
+    cmd += ["--sub-working-dir", "mars_attention"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return root / "runs" / "mars_attention"
+
+
+def test_train_writes_a_video_run(video_run: Path) -> None:
+    records = [json.loads(x) for x in (video_run / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all("mAP" in r["eval"] for r in records)
+    assert records[-1]["eval"]["num_queries"] == 3  # query tracklets, not frames
+    state = torch.load(video_run / "best.pth", weights_only=True)
+    assert "temporal.score.0.weight" in state["model"]
+    report = json.loads((video_run / "eval.json").read_text())
+    assert report["evaluator"] == "video_evaluate" and report["level"] == "tracklet"
+
+
+@pytest.fixture(scope="module")
+def onnx_file(video_run: Path) -> Path:
+    from reidkit.app.export import export_run
+
+    # the accuracy check scores the run's middle frames (single-frame file vs PyTorch)
+    return export_run(video_run, num_images=2, verbose=False)
+
+
+def _tracklet_paths(video_run: Path, split: str) -> tuple[list[list[Path]], list, list]:
+    cfg = json.loads((video_run / "config.json").read_text())
+    ds = load_dataset(cfg["batches_dir"])
+    tracks = getattr(ds, split)
+    root = Path(cfg["batches_dir"])
+    return (
+        [[root / f for f in t.frames] for t in tracks],
+        [t.pid for t in tracks],
+        [t.camid for t in tracks],
+    )
+
+
+def test_embed_tracklet_on_pytorch_and_onnxruntime(video_run: Path, onnx_file: Path) -> None:
+    frames = _tracklet_paths(video_run, "query")[0][0]
+    vectors = {}
+    for name, path in (("pytorch", video_run), ("onnxruntime", onnx_file)):
+        emb = Embedder.load(path, threads=1)
+        v = emb.embed_tracklet(frames)
+        assert v.shape == (emb.embedding_dim,) and v.dtype == np.float32
+        assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
+        each = emb.embed(frames)
+        mean = each.mean(0) / np.linalg.norm(each.mean(0))
+        assert np.allclose(v, mean, atol=1e-5)
+        biggest = emb.embed_tracklet(frames, pool="max")
+        assert np.allclose(biggest, each.max(0) / np.linalg.norm(each.max(0)), atol=1e-5)
+        vectors[name] = v
+        with pytest.raises(DataError, match="pool = 'sum' is not valid"):
+            emb.embed_tracklet(frames, pool="sum")
+        with pytest.raises(DataError, match="the tracklet has no images"):
+            emb.embed_tracklet([])
+    assert float(vectors["pytorch"] @ vectors["onnxruntime"]) > 0.999
+
+
+def test_onnx_tracklet_eval_pools_frames_outside_the_model(
+    video_run: Path, onnx_file: Path
+) -> None:
+    from reidkit.app.evaluate import evaluate_target
+
+    metrics = evaluate_target(onnx_file, device="cpu")  # a video dataset: tracklet level
+    saved = json.loads((onnx_file.parent / "eval.json").read_text())
+    assert saved["evaluator"] == "video_evaluate" and metrics["num_queries"] == 3
+    emb = Embedder.load(video_run, threads=1)  # PyTorch, one frame at a time
+    q, g = (_tracklet_paths(video_run, s) for s in ("query", "gallery"))
+    qf = torch.from_numpy(np.stack([emb.embed_tracklet(t) for t in q[0]]))
+    gf = torch.from_numpy(np.stack([emb.embed_tracklet(t) for t in g[0]]))
+    expected = evaluate_reid(qf, gf, q[1], g[1], q[2], g[2], ranks=(1, 2), distance="cosine")
+    assert metrics == pytest.approx(expected, abs=1e-4)
