@@ -18,7 +18,8 @@ from reidkit.data.build import load_dataset
 from reidkit.data.clips import eval_clips
 from reidkit.data.decode import decode_resized
 from reidkit.evaluation import evaluate_reid, get_evaluator
-from reidkit.evaluation.video import tracklet_features, video_evaluate
+from reidkit.evaluation.builtins import video_evaluate
+from reidkit.evaluation.video import tracklet_features
 from reidkit.models import ReidModel
 from reidkit.utils.errors import ConfigError, DataError
 
@@ -171,6 +172,8 @@ def test_cli_eval_tracklets_on_a_crops_folder(tmp_path: Path) -> None:
     expected = video_evaluate(cfg, model, dataset=ds, device="cpu")
     assert track_json["metrics"] == pytest.approx(expected, abs=1e-6)
     assert "mAP" in track.stdout
+    images = load_dataset(crops)  # video_evaluate groups an image dataset itself
+    assert video_evaluate(cfg, model, dataset=images, device="cpu") == pytest.approx(expected)
 
 
 def test_cli_eval_tracklets_errors(tmp_path: Path, capsys) -> None:

@@ -34,13 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reidkit.evaluation.builtins import classification_evaluate
+from reidkit.evaluation.builtins import classification_evaluate, market_evaluate, video_evaluate
 from reidkit.evaluation.verification import FPR_TARGETS, verification_evaluate
-from reidkit.evaluation.video import reid_evaluate, video_evaluate
 from reidkit.utils.errors import ConfigError, ReidkitError, one_line
 
 BUILTINS: dict[str, tuple[Callable[..., Any], str]] = {  # name -> (function, default metric)
-    "market_evaluate": (reid_evaluate, "mAP"),  # tracklet by tracklet on video data
+    "market_evaluate": (market_evaluate, "mAP"),  # tracklet by tracklet on video data
     "video_evaluate": (video_evaluate, "mAP"),
     "classification_evaluate": (classification_evaluate, "top1"),
     "verification_evaluate": (verification_evaluate, "accuracy"),

@@ -12,10 +12,8 @@ maximum) from the features of its parts:
   ``seq_len``; ``evenly``: one clip), each clip embedded by the model's own aggregation, and the
   clip embeddings are pooled.
 
-``video_evaluate`` is the built-in evaluator (``evaluation_params.type: video_evaluate``); it
-takes a ``VideoDataset`` or groups an image dataset into tracklets by (pid, camera).
-``reid_evaluate`` is what the name ``market_evaluate`` runs: images image by image, a video
-dataset tracklet by tracklet.
+The built-in evaluator ``video_evaluate`` (``evaluation/builtins.py``) scores these features;
+``market_evaluate`` runs it on a video dataset.
 """
 
 from __future__ import annotations
@@ -27,11 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from reidkit.data import build_test_loader
 from reidkit.data.clips import eval_clips
 from reidkit.data.records import Record
-from reidkit.data.video_records import TrackletRecord, is_video, tracklets_from_images
-from reidkit.evaluation.builtins import evaluate_features, market_evaluate
+from reidkit.data.video_records import TrackletRecord
 from reidkit.evaluation.features import embed_batch, extract_features
 from reidkit.utils.errors import ConfigError, DataError
 from reidkit.utils.logging import get_logger
@@ -196,59 +192,3 @@ def tracklet_features(
     pids = torch.tensor([tracklets[i].pid for i in kept], dtype=torch.int64)
     camids = torch.tensor([tracklets[i].camid for i in kept], dtype=torch.int64)
     return TrackletFeatures(pooled, pids, camids, kept)
-
-
-def video_evaluate(
-    config: Any,
-    model: nn.Module,
-    *,
-    dataset: Any,
-    device: torch.device | str,
-    writer: Any = None,
-    epoch: int | None = None,
-) -> dict[str, float]:
-    """Rank-k, mAP and mINP of query tracklets against gallery tracklets (Market protocol).
-
-    Uses ``config.video`` (seq_len, test_sampling, pool), ``config.evaluation_params`` and
-    ``config.data.flip_test``. An image dataset is grouped into tracklets first.
-    """
-    ds = dataset if is_video(dataset) else tracklets_from_images(dataset)
-    if not ds.query or not ds.gallery:
-        raise DataError(
-            f"video_evaluate: dataset {ds.name!r} has {len(ds.query)} query and "
-            f"{len(ds.gallery)} gallery tracklets; both must be non-empty"
-        )
-    device = torch.device(device)
-    v, ev = config.video, config.evaluation_params
-    make = lambda recs: build_test_loader(config, recs, ds.source, device)  # noqa: E731
-    options = dict(
-        seq_len=v.seq_len, sampling=v.test_sampling, pool=v.pool, flip=config.data.flip_test
-    )
-    q = tracklet_features(model, ds.query, make, device, **options)
-    g = tracklet_features(model, ds.gallery, make, device, **options)
-    return evaluate_features(
-        q.feats,
-        g.feats,
-        q.pids,
-        g.pids,
-        q.camids,
-        g.camids,
-        ranks=ev.ranks,
-        distance=ev.distance,
-        rerank=ev.rerank,
-        query_expansion=ev.query_expansion,
-    )
-
-
-def reid_evaluate(
-    config: Any,
-    model: nn.Module,
-    *,
-    dataset: Any,
-    device: torch.device | str,
-    writer: Any = None,
-    epoch: int | None = None,
-) -> dict[str, float]:
-    """``market_evaluate`` for an image dataset, ``video_evaluate`` for a video dataset."""
-    fn = video_evaluate if is_video(dataset) else market_evaluate
-    return fn(config, model, dataset=dataset, device=device, writer=writer, epoch=epoch)
