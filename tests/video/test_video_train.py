@@ -116,3 +116,32 @@ def test_onnx_tracklet_eval_pools_frames_outside_the_model(
     gf = torch.from_numpy(np.stack([emb.embed_tracklet(t) for t in g[0]]))
     expected = evaluate_reid(qf, gf, q[1], g[1], q[2], g[2], ranks=(1, 2), distance="cosine")
     assert metrics == pytest.approx(expected, abs=1e-4)
+
+
+def test_plan_errors_before_the_run_folder(tmp_path: Path) -> None:
+    from video_helpers import make_crops_folder, make_duke_video
+
+    from reidkit.app.launch import prepare
+    from reidkit.config import validate_config
+    from reidkit.utils.errors import ConfigError
+
+    base = {
+        "working_dir": str(tmp_path / "runs"),
+        "img_h": 32,
+        "img_w": 16,
+        "batch_size": 4,
+        "model_params": {"backbone": "resnet18"},
+        "data": {"num_workers": 0},
+        "progress": False,
+        "device": "cpu",
+    }
+    images = make_crops_folder(tmp_path / "crops")
+    cfg = validate_config({**base, "batches_dir": str(images), "video": {"temporal": "attention"}})
+    with pytest.raises(ConfigError, match=r"video\.temporal = 'attention' needs a video dataset"):
+        prepare(cfg)
+    video = make_duke_video(tmp_path / "duke")
+    ev = {"type": "classification_evaluate"}
+    cfg = validate_config({**base, "batches_dir": str(video), "evaluation_params": ev})
+    with pytest.raises(ConfigError, match="'classification_evaluate' scores images"):
+        prepare(cfg)
+    assert not (tmp_path / "runs").exists()
