@@ -103,13 +103,18 @@ def test_embed_tracklet_on_pytorch_and_onnxruntime(video_run: Path, onnx_file: P
 
 
 def test_onnx_tracklet_eval_pools_frames_outside_the_model(
-    video_run: Path, onnx_file: Path
+    video_run: Path, onnx_file: Path, tmp_path: Path
 ) -> None:
     from reidkit.app.evaluate import evaluate_target
+    from reidkit.app.export import export_run
 
-    metrics = evaluate_target(onnx_file, device="cpu")  # a video dataset: tracklet level
-    saved = json.loads((onnx_file.parent / "eval.json").read_text())
+    out = tmp_path / "onnx.json"
+    metrics = evaluate_target(onnx_file, device="cpu", output=out)  # video data: tracklets
+    saved = json.loads(out.read_text())
     assert saved["evaluator"] == "video_evaluate" and metrics["num_queries"] == 3
+    xml = export_run(video_run, fmt="openvino", accuracy_check=False, verbose=False)
+    on_openvino = evaluate_target(xml, device="cpu", tracklets=True, output=tmp_path / "x.json")
+    assert on_openvino == pytest.approx(metrics, abs=1e-4)
     emb = Embedder.load(video_run, threads=1)  # PyTorch, one frame at a time
     q, g = (_tracklet_paths(video_run, s) for s in ("query", "gallery"))
     qf = torch.from_numpy(np.stack([emb.embed_tracklet(t) for t in q[0]]))
