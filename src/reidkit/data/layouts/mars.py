@@ -151,10 +151,12 @@ def _duke_split(root: Path, split: str, skips: SkipLog, min_frames: int) -> list
 
 
 def is_duke_video(root: Path) -> bool:
-    """Whether ``root`` holds DukeMTMC-VideoReID folders (``query/<pid>/<tracklet>/``)."""
-    return all((root / s).is_dir() for s in ("query", "gallery")) and any(
-        sub.is_dir() for pid in (root / "query").iterdir() if pid.is_dir() for sub in pid.iterdir()
-    )
+    """Whether ``root`` holds DukeMTMC-VideoReID folders (``query/<pid>/<tracklet>/``): its
+    first identity folders hold tracklet folders rather than images."""
+    if not all((root / s).is_dir() for s in ("query", "gallery")):
+        return False
+    pids = sorted(d for d in (root / "query").iterdir() if d.is_dir())[:3]
+    return bool(pids) and all(any(sub.is_dir() for sub in p.iterdir()) for p in pids)
 
 
 def load_duke_video(root: str | Path, min_frames: int = 1) -> VideoDataset:
