@@ -18,6 +18,7 @@ from tqdm import tqdm
 from reidkit.data.build import detect_layout, load_dataset
 from reidkit.data.records import ReidDataset
 from reidkit.data.store import DONE_KEY, MANIFEST, META_KEY, dataset_meta, load_store
+from reidkit.data.video_records import require_images
 from reidkit.utils.errors import DataError
 
 
@@ -39,6 +40,7 @@ def pack_dataset(
     """Pack the dataset at ``root`` into the single LMDB file ``out`` (atomic)."""
     out = Path(out)
     ds = load_dataset(root, layout)
+    require_images(ds, "reidkit pack")
     name = detect_layout(root) if layout == "auto" else layout
     if name in ("lmdb", "manifest"):  # re-packing: keep the original layout's name
         name = ds.name
