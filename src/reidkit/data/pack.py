@@ -19,6 +19,7 @@ from tqdm import tqdm
 from reidkit.data.build import detect_layout, load_dataset
 from reidkit.data.records import ReidDataset
 from reidkit.data.store import DONE_KEY, MANIFEST, META_KEY, dataset_meta, load_store
+from reidkit.data.video_records import require_images
 from reidkit.utils.errors import DataError, DiskError
 from reidkit.utils.files import atomic_write_text
 from reidkit.utils.write_errors import write_guard
@@ -71,6 +72,7 @@ def pack_dataset(
     """Pack the dataset at ``root`` into the single LMDB file ``out`` (atomic)."""
     out = Path(out)
     ds = load_dataset(root, layout)
+    require_images(ds, "reidkit pack")
     name = detect_layout(root) if layout == "auto" else layout
     if name in ("lmdb", "manifest"):  # re-packing: keep the original layout's name
         name = ds.name

@@ -252,7 +252,7 @@ class Trainer:
                 log_step = step % self.settings.log_every == 0 or step + 1 == n
                 self._log_histograms = self.main and log_step
                 terms = self.train_step(batch.images, batch.pids, check=False)
-                n_images += batch.images.shape[0]
+                n_images += batch.images.shape[:-3].numel()  # frames of clips too
                 for k, v in terms.items():
                     pending[k] = pending[k] + v if k in pending else v
                 s.step_in_epoch = step + 1

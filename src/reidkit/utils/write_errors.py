@@ -125,7 +125,7 @@ def disk_error(
     if why is None:
         return None
     if kept is None:
-        kept = f"the previous {path.name} is unchanged" if path.is_file() else "nothing was written"
+        kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
     return DiskError(path, why, kept)
 
 
@@ -162,7 +162,7 @@ def write_guard(
             raise
         path = Path(path)  # a file of the work folder: name the file the user asked for
         if kept is None:
-            kept = f"the previous {path.name} is unchanged" if path.is_file() else e.kept
+            kept = f"the previous {path.name} is unchanged" if path.exists() else e.kept
         raise DiskError(path, e.reason, kept) from e
     except Exception as e:
         mapped = disk_error(path, e, folder, kept)
