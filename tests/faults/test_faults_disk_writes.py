@@ -13,6 +13,7 @@ import torch
 from disk_helpers import leftovers, remount, tmpfs
 from fault_helpers import snapshot
 
+from reidkit.data.crops import video_to_dataset
 from reidkit.data.pack import pack_dataset, unpack_store
 from reidkit.deploy.export import export_onnx
 from reidkit.deploy.features_io import Features, save_features
@@ -94,6 +95,39 @@ def test_unpack_on_a_full_disk_leaves_no_half_written_image(faults_data, tmp_pat
         with pytest.raises(DiskError, match="cannot write: disk full"):
             unpack_store(store, disk / "out", progress=False)
         assert not [p for p in (disk / "out").rglob("*") if p.is_file()]
+
+
+def _clip(folder: Path) -> tuple[Path, Path]:
+    """A 10-frame video of two noisy 'people' and its MOT boxes."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(0)
+    video = folder / "walk.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    lines = []
+    for frame in range(1, 11):
+        image = np.full((120, 160, 3), 128, np.uint8)
+        for pid, x in ((1, 10 + 5 * frame), (2, 120 - 5 * frame)):
+            image[30:90, x : x + 24] = rng.integers(0, 256, (60, 24, 3), dtype=np.uint8)
+            lines.append(f"{frame},{pid},{x},30,24,60,1,1,1.0")
+        writer.write(image)
+    writer.release()
+    (folder / "gt.txt").write_text("\n".join(lines) + "\n")
+    return video, folder / "gt.txt"
+
+
+def test_crops_on_a_full_disk_keep_the_earlier_output(tmp_path: Path):
+    video, mot = _clip(tmp_path)
+    with tmpfs(tmp_path / "disk", 4 << 20) as disk:
+        out = disk / "crops"
+        video_to_dataset(video, out, mot=mot, labelled=True, min_track=2)
+        before = snapshot(out)
+        _fill(disk)
+        with pytest.raises(DiskError, match=f"{out}: cannot write: disk full"):
+            video_to_dataset(video, out, mot=mot, labelled=True, min_track=2, overwrite=True)
+        assert snapshot(out) == before and sorted(p.name for p in disk.iterdir()) == [
+            "crops",
+            "filler",
+        ]
 
 
 def test_errors_that_are_not_write_failures_are_left_alone(tmp_path: Path):

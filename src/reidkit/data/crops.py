@@ -38,7 +38,7 @@ from typing import Any
 from reidkit.data.tracklets import Box, Tracklet, read_mot, select, split_at
 from reidkit.data.video import HogDetector, detect_tracklets, import_cv2, parse_frames, read_frames
 from reidkit.utils.errors import DataError
-from reidkit.utils.files import remove_stale_temp_files, temp_folder
+from reidkit.utils.files import remove_stale_temp_files, temp_folder, undo_new_folders
 from reidkit.utils.write_errors import write_guard
 
 MARKER = "crops.json"
@@ -80,9 +80,7 @@ def parse_camera(text: str | int | None, video: str | Path) -> int:
 
 def _prepare(out: Path, overwrite: bool) -> None:
     """Refuse a folder holding other files, or an earlier ``crops`` output without
-    ``overwrite`` (work folders of killed runs are removed first)."""
-    if out.is_dir():
-        remove_stale_temp_files(out)
+    ``overwrite``."""
     if not out.exists() or not any(out.iterdir()):
         return
     if not (out / MARKER).is_file():
@@ -109,16 +107,19 @@ def _move_into(stage: Path, out: Path) -> None:
 
 
 def _write_staged(out: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(stage)`` into a work folder inside ``out``, then move the result into
-    place: a failed or interrupted run (disk full ...) leaves ``out`` as it was."""
-    out.mkdir(parents=True, exist_ok=True)
-    stage = temp_folder(out / MARKER)
-    try:
-        with write_guard(out / MARKER, stage):
-            write(stage)
-            _move_into(stage, out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    """Run ``write(stage)`` into a work folder beside ``out`` (not inside: a folder of crops
+    is read at any depth), then move the result into place: a failed or interrupted run
+    (disk full ...) leaves ``out`` as it was."""
+    with undo_new_folders(out):
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(out.parent)  # work folders of killed runs
+        stage = temp_folder(out)
+        try:
+            with write_guard(out, stage):
+                write(stage)
+                _move_into(stage, out)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def _halves(tracks: list[Tracklet], cam: int) -> list[Crop]:
