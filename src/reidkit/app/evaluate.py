@@ -50,6 +50,7 @@ from reidkit.evaluation.video import check_pool
 from reidkit.models.checkpoint import restore, untrusted_config
 from reidkit.utils.devices import pick_device
 from reidkit.utils.errors import ConfigError, ReidkitError, first_line
+from reidkit.utils.files import atomic_write_text
 
 
 def _config_for(target: Path, config: str | None, overrides: Sequence[str]) -> Config:
@@ -296,7 +297,7 @@ def _save(
         record["data"] = str(data)
     if pool is not None:
         record["level"], record["pool"] = "tracklet", pool
-    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out, json.dumps(record, indent=2) + "\n")
     return out
 
 

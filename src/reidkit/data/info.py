@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from reidkit.data.build import load_dataset
+from reidkit.data.images import image_header
 from reidkit.data.records import ReidDataset
 from reidkit.data.video_records import all_frames, is_video
 
@@ -21,12 +19,12 @@ def _sizes(ds: ReidDataset, paths: list[str], limit: int) -> tuple[Counter, list
     step = max(1, len(paths) // limit) if limit else 1
     for p in paths[::step]:
         try:
-            data = ds.source.read(p)
-            with Image.open(io.BytesIO(data)) as im:
-                sizes[f"{im.height}x{im.width}"] += 1
-                modes = im.mode
-            if modes not in ("RGB",):
-                sizes[f"mode {modes}"] += 1
+            header = image_header(ds.source.read(p), p)
+            sizes[f"{header.height}x{header.width}"] += 1
+            if header.mode not in ("RGB",):
+                sizes[f"mode {header.mode}"] += 1
+            if header.frames > 1:
+                sizes[f"{header.format} of {header.frames} frames (the first is used)"] += 1
         except Exception as e:  # noqa: BLE001 - any unreadable image is a problem to report
             bad.append(f"{p}: unreadable ({type(e).__name__})")
     return sizes, bad
