@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from reidkit.config.section import Section
 
@@ -32,16 +32,42 @@ class AdaptParams(Section):
         description="Before the first clustering, re-estimate the BatchNorm statistics on "
         "the target crops (AdaBN): a camera the model never saw shifts them most.",
     )
-    eps: float = Field(
-        0.6,
+    eps: float | Literal["auto"] | None = Field(
+        None,
+        description="DBSCAN radius on the Jaccard distance (0 < eps < 1): larger merges more "
+        'crops into fewer, bigger clusters. null or "auto" = chosen from the data at every '
+        "clustering (the eps_quantile of the crops' core distances; with tracklets, from the "
+        "distances of tracklets seen together) and logged.",
+    )
+    eps_quantile: float = Field(
+        0.5,
         gt=0,
         lt=1,
-        description="DBSCAN radius on the Jaccard distance (0..1): larger "
-        "merges more crops into fewer, bigger clusters.",
+        description="Automatic eps: the quantile of the crops' core distances (the distance "
+        "of each crop's min_samples-1-th nearest neighbour) taken as eps, so that about this "
+        "share of the crops are DBSCAN cores.",
+    )
+    tracklets: bool | Literal["auto"] = Field(
+        "auto",
+        description="Use the tracklets in the crop names `reidkit crops` writes "
+        "(f<frame>_t<track>, camera from c<N>): a tracklet's crops share one label, two "
+        "tracklets seen at the same time in one camera never do, whole tracklets are "
+        "clustered. auto = when the names carry them; true = require them; false = ignore.",
     )
     min_samples: int = Field(
         4, ge=1, description="DBSCAN: crops within eps (itself included) that make a core crop."
     )
+
+    @field_validator("eps")
+    @classmethod
+    def _eps_range(cls, v: float | str | None) -> float | None:
+        """``auto`` is None; a number must lie in (0, 1)."""
+        if v is None or v == "auto":
+            return None
+        if not 0 < float(v) < 1:
+            raise ValueError('eps must lie in (0, 1), or be null / "auto"')
+        return float(v)
+
     k1: int = Field(30, ge=1, description="k-reciprocal neighbours of the Jaccard distance.")
     k2: int = Field(6, ge=1, description="Neighbours averaged by local query expansion.")
     momentum: float = Field(
