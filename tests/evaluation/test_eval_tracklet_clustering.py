@@ -65,7 +65,7 @@ def test_cannot_linked_tracklets_never_share_a_cluster() -> None:
     for a, b in cannot.tolist():
         assert lab[a] != lab[b]
     assert linked.num_clusters == 2 and lab[0] == lab[2] and lab[1] == lab[3]
-    # the same with eps chosen from the data (too few cannot-linked pairs: the unit graph)
+    # the same with eps chosen from the data (too few cannot-linked pairs: the halves)
     auto = cluster_tracklets(feats, unit, 4, cannot, eps=None)
     lab = [int(auto.labels[unit == t][0]) for t in range(4)]
     assert all(lab[a] != lab[b] for a, b in cannot.tolist()) and 0 < auto.eps < 1

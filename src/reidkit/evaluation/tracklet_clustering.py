@@ -11,10 +11,11 @@ joins no other). DBSCAN can still chain two cannot-linked units through a third:
 cluster is split greedily, biggest units first, each unit joining the nearest part it has no
 conflict with (or starting a new one).
 
-``eps`` None calibrates the radius on the known negatives: two units join when they are
+``eps`` None calibrates the radius on what the tracklets say: two units join when they are
 closer than ``NEGATIVE_QUANTILE`` of the cannot-linked pairs are (the people who look most
-alike among those seen together). Without enough cannot-linked pairs it falls back to
-``auto_eps`` on the unit graph.
+alike among those seen together). Without enough cannot-linked pairs, on the known
+positives instead: the distance between the earlier and the later half of one tracklet (one
+person a few seconds apart), its ``POSITIVE_QUANTILE``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from reidkit.evaluation.clustering import (
 from reidkit.evaluation.ranking import single_cpu_thread
 
 NEGATIVE_QUANTILE = 0.05  # eps = this quantile of the cannot-linked pairs' distances
-MIN_NEGATIVES = 5  # fewer cannot-linked pairs: eps from the unit graph instead
+MIN_NEGATIVES = 5  # fewer cannot-linked pairs: eps from the tracklets' halves instead
+POSITIVE_QUANTILE = 0.5  # ... this quantile of the halves' distances
 NEIGHBOURS = 50  # nearest units kept per unit in the sparse graph
 
 
@@ -85,6 +87,26 @@ def negative_eps(uf: torch.Tensor, cannot: np.ndarray) -> float | None:
     a, b = torch.as_tensor(cannot[:, 0]), torch.as_tensor(cannot[:, 1])
     d = (1.0 - (uf[a.to(uf.device)] * uf[b.to(uf.device)]).sum(1)).cpu().double().numpy()
     return float(np.clip(np.quantile(d, NEGATIVE_QUANTILE), *EPS_RANGE))
+
+
+def positive_eps(feats: torch.Tensor, unit: np.ndarray) -> float | None:
+    """``POSITIVE_QUANTILE`` of the cosine distances between the mean features of the earlier
+    and the later half of every unit of >= 2 crops (crops in their given order, which is
+    frame order for ``reidkit crops`` names), clipped to ``EPS_RANGE``; None without any."""
+    f = F.normalize(feats.float(), dim=1)
+    order = np.argsort(unit, kind="stable")
+    bounds = np.flatnonzero(np.diff(unit[order])) + 1
+    dists = []
+    for rows in np.split(order, bounds):
+        if len(rows) < 2:
+            continue
+        half = len(rows) // 2
+        a = F.normalize(f[rows[:half]].mean(0), dim=0)
+        b = F.normalize(f[rows[half:]].mean(0), dim=0)
+        dists.append(1.0 - float(a @ b))
+    if not dists:
+        return None
+    return float(np.clip(np.quantile(dists, POSITIVE_QUANTILE), *EPS_RANGE))
 
 
 def split_conflicts(labels: np.ndarray, uf: torch.Tensor, cannot: np.ndarray, weights):  # noqa: ANN001, ANN201
@@ -142,6 +164,8 @@ def cluster_tracklets(
     how = "given"
     if eps is None:
         eps, how = negative_eps(uf, cannot), "from cannot-linked pairs"
+        if eps is None:
+            eps, how = positive_eps(feats, unit), "from the tracklets' halves"
         if eps is None:
             eps, how = auto_eps(graph, min_samples, eps_quantile), "from the unit graph"
     raw = dbscan_labels(graph, eps, min_samples, weights)
