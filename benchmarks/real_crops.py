@@ -179,10 +179,10 @@ def adapt(start: Path, crops: Path, overrides: list[str], seed: int, name: str) 
     return run
 
 
-def spread(values: list[float]) -> str:
-    """``median (min..max)`` in percent."""
+def spread(values: list[float], sign: str = "") -> str:
+    """``median (min..max)`` in percent (``sign`` "+": signed numbers)."""
     v = [100 * x for x in values]
-    return f"{statistics.median(v):.1f} ({min(v):.1f}..{max(v):.1f})"
+    return f"{statistics.median(v):{sign}.1f} ({min(v):{sign}.1f}..{max(v):{sign}.1f})"
 
 
 def choose(scores: dict[str, dict[str, list[float]]], held: str, kind: str) -> str:
@@ -245,7 +245,7 @@ def table(
     for label, per_fold in rows:
         vals = [m for ms in per_fold.values() for m in ms]
         gains = [m[metric] - imnet[f][metric] for f, ms in per_fold.items() for m in ms]
-        gain = "-" if label.startswith("ImageNet") else spread(gains)
+        gain = "-" if label.startswith("ImageNet") else spread(gains, "+")
         out.append(
             f"| {label} | {spread([m[metric] for m in vals])} | "
             f"{spread([m[rank] for m in vals])} | {gain} |"
@@ -267,7 +267,7 @@ def main() -> None:
         help="seeds on which every candidate runs to be chosen (on the other ranges)",
     )  # fmt: skip
     parser.add_argument(
-        "--candidates", nargs="+", default=[c for c in CANDIDATES if not c.startswith("default")],
+        "--candidates", nargs="*", default=[c for c in CANDIDATES if not c.startswith("default")],
         choices=list(CANDIDATES), help="adaptation recipes to run (default: the grid)",
     )  # fmt: skip
     parser.add_argument(
