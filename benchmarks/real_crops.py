@@ -48,7 +48,7 @@ from reidkit.utils.sample_data import sample_video  # noqa: E402
 
 FOLDS = ((1, 133), (134, 266), (267, 399))  # frames 1-399 only
 EVAL_OPTIONS = ["--labelled", "--stride", "2", "--min-track", "5", "--max-crops-per-track", "16"]
-CROP_OPTIONS = ["--stride", "1", "--min-track", "5"]  # every crop of the range
+CROP_OPTIONS = ["--stride", "2", "--min-track", "5"]  # every crop of every second frame
 # candidate adaptation recipes: name -> (crop folder kind, overrides of `reidkit adapt`)
 AUTO = ["adapt.eps=auto"]
 CANDIDATES: dict[str, tuple[str, list[str]]] = {
@@ -101,8 +101,8 @@ def build_fold(video: Path, work: Path, fold: tuple[int, int]) -> dict[str, Path
     name, frames = fold_name(fold), f"{fold[0]}:{fold[1]}"
     sets = {
         "eval": work / f"eval_{name}",
-        "tracklets": work / f"crops_{name}",
-        "plain": work / f"plain_{name}",
+        "tracklets": work / f"crops_s2_{name}",
+        "plain": work / f"plain_s2_{name}",
     }
     for key, options in (("eval", EVAL_OPTIONS), ("tracklets", CROP_OPTIONS)):
         if not (sets[key] / "crops.json").is_file():

@@ -37,6 +37,7 @@ def test_fewer_clusters_than_P_still_trains(adapt_params, tmp_path: Path) -> Non
     log = (run / "train.log").read_text()
     assert "fewer than P = 32: every batch takes all" in log and "(64 images)" in log
     assert "chosen from the data" in log  # eps, every epoch
+    assert "over crops, Jaccard k1 10" in log  # Market names carry no tracklet: crops
     cfg = load_config(run / "config.json")
     assert cfg.adapt.eps is None
 
