@@ -64,13 +64,14 @@ def test_from_run_takes_the_adaptation_schedule(domains, tmp_path: Path) -> None
     shutil.copytree(domains["run"], run)
     argv = [
         "adapt", "--from", str(run), "--unlabeled", str(domains["target"] / "bounding_box_train"),
-        "epoch=1", "adapt.iters=1", "adapt.target_bn=false",
+        "epoch=1", "adapt.iters=1",
     ]  # fmt: skip
     assert main(argv) == 0
     cfg = load_config(tmp_path / "runs" / "source_adapt" / "config.json")
     assert cfg.epoch == 1  # named on the command line: kept
     assert cfg.lr.warmup_epochs == 0 and list(cfg.lr.decay_step) == [6]  # not the run's
     assert cfg.adapt.eps is None and cfg.pretrain_snapshot
+    assert not cfg.adapt.target_bn and cfg.adapt.k1 == 20  # the protocol's recipe
 
 
 def _tracklet_crops(target: Path, out: Path, split: bool) -> dict[str, int]:

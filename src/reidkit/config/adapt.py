@@ -28,9 +28,10 @@ class AdaptParams(Section):
         "epoch to keep the best model; none = no evaluation (best = last). --eval-data DIR.",
     )
     target_bn: bool = Field(
-        True,
+        False,
         description="Before the first clustering, re-estimate the BatchNorm statistics on "
-        "the target crops (AdaBN): a camera the model never saw shifts them most.",
+        "the target crops (AdaBN): for a global shift of colour and light (a night camera); "
+        "off by default (on one camera's few hundred crops it lowered the score).",
     )
     eps: float | Literal["auto"] | None = Field(
         None,
@@ -40,7 +41,7 @@ class AdaptParams(Section):
         "distances of tracklets seen together) and logged.",
     )
     eps_quantile: float = Field(
-        0.5,
+        0.9,
         gt=0,
         lt=1,
         description="Automatic eps: the quantile of the crops' core distances (the distance "
@@ -68,7 +69,12 @@ class AdaptParams(Section):
             raise ValueError('eps must lie in (0, 1), or be null / "auto"')
         return float(v)
 
-    k1: int = Field(30, ge=1, description="k-reciprocal neighbours of the Jaccard distance.")
+    k1: int = Field(
+        20,
+        ge=1,
+        description="k-reciprocal neighbours of the Jaccard distance: about the crops one "
+        "person has in the folder, or half of it.",
+    )
     k2: int = Field(6, ge=1, description="Neighbours averaged by local query expansion.")
     momentum: float = Field(
         0.2, ge=0, lt=1, description="Cluster memory: weight of the old centroid in each update."

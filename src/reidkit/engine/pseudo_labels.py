@@ -75,7 +75,7 @@ class Recluster(Callback):
         flip: bool = False,
         batch_size: int = 128,
         target_bn: bool = True,
-        eps_quantile: float = 0.5,
+        eps_quantile: float = 0.9,
         tracklets: CropTracklets | None = None,
     ) -> None:
         self.loader, self.memory, self.target_bn = loader, memory, target_bn

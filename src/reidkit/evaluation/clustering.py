@@ -160,7 +160,7 @@ def cluster_features(
     min_samples: int = 4,
     k1: int = 30,
     k2: int = 6,
-    eps_quantile: float = 0.5,
+    eps_quantile: float = 0.9,
 ) -> Clusters:
     """Pseudo-identities of the crops embedded as ``feats``: DBSCAN on the Jaccard graph
     (``eps`` None: ``auto_eps`` at ``eps_quantile``).

@@ -152,7 +152,7 @@ def cluster_tracklets(
     *,
     eps: float | None = None,
     min_samples: int = 4,
-    eps_quantile: float = 0.5,
+    eps_quantile: float = 0.9,
     num_tracklets: int | None = None,
 ) -> Clusters:
     """Pseudo-identities of crops grouped into units (``unit[i]`` of crop i, see the module
