@@ -179,6 +179,18 @@ def adapt(start: Path, crops: Path, overrides: list[str], seed: int, name: str) 
     return run
 
 
+def same_as_default(start: Path, crops: Path, cand: str) -> bool:
+    """Whether ``reidkit adapt --from START --unlabeled CROPS`` with no setting resolves to the
+    same config as candidate ``cand`` (so the candidate's runs are the default command's)."""
+    from reidkit.app.adapt import adapt_config
+
+    def resolved(overrides: list[str]) -> dict:
+        cfg = adapt_config(None, start, overrides, unlabeled=crops, sub_working_dir="x")
+        return cfg.to_dict()
+
+    return resolved(CANDIDATES[cand][1]) == resolved([])
+
+
 def spread(values: list[float], sign: str = "") -> str:
     """``median (min..max)`` in percent (``sign`` "+": signed numbers)."""
     v = [100 * x for x in values]
@@ -300,6 +312,11 @@ def main() -> None:
             rows.append((f"{label} (held-out; recipe chosen on the other ranges)", scores))
             print(f"{kind}: recipe chosen for each held-out range: {picked}")
             chosen |= maps
+    any_sets = next(iter(folds.values()))
+    for cand in args.candidates:
+        kind = CANDIDATES[cand][0]
+        if not cand.startswith("default/") and same_as_default(start, any_sets[kind], cand):
+            print(f"{cand}: the default command (`reidkit adapt --from RUN --unlabeled DIR`)")
     for cand in ("default/crops", "default/tracklets"):
         if cand in args.candidates:
             per = {f: [run_one(args, start, s, cand, f, x) for x in args.seeds]

@@ -62,6 +62,10 @@ def test_folder_too_small_to_cluster_is_one_line(adapt_params, tmp_path, capsys)
 def test_from_run_takes_the_adaptation_schedule(domains, tmp_path: Path) -> None:
     run = tmp_path / "runs" / "source"
     shutil.copytree(domains["run"], run)
+    for name in ("best.pth", "last.pth"):  # a run trained when the adapt defaults differed
+        ckpt = load_checkpoint(run / name)
+        ckpt["config"]["adapt"] = {"eps": 0.3, "k1": 7, "target_bn": True}
+        torch.save(ckpt, run / name)
     argv = [
         "adapt", "--from", str(run), "--unlabeled", str(domains["target"] / "bounding_box_train"),
         "epoch=1", "adapt.iters=1",

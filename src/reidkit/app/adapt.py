@@ -31,7 +31,8 @@ from reidkit.app.build import (
     settings_of,
 )
 from reidkit.app.launch import prepare
-from reidkit.config import Config, load_config
+from reidkit.config import Config, load_config, validate_config
+from reidkit.config.loading import apply_overrides
 from reidkit.data import ReidDataset, build_dataset, build_train_loader
 from reidkit.data.loaders import augment_from_config
 from reidkit.data.plan import check_cache_fits
@@ -71,6 +72,16 @@ def _schedule_overrides(overrides: Sequence[str]) -> list[str]:
     return [*given, *overrides]
 
 
+def _from_run_config(ckpt: Path, overrides: Sequence[str]) -> Config:
+    """``ckpt``'s stored config as the start of an adaptation: its ``adapt`` section (the
+    defaults of the day it was trained, or an earlier adaptation's recipe) replaced by
+    today's defaults, its schedule by ``FROM_RUN_SCHEDULE``; then the overrides."""
+    _, stored = restore(ckpt)
+    data = stored.to_dict()
+    data["adapt"] = {}
+    return validate_config(apply_overrides(data, _schedule_overrides(overrides)), str(ckpt))
+
+
 def adapt_config(
     config: str | Path | None,
     from_run: str | Path | None = None,
@@ -89,9 +100,10 @@ def adapt_config(
     update: dict[str, Any] = {}
     if from_run is not None:
         ckpt = resolve_checkpoint(from_run)
-        if config is None:  # the run's training schedule is not an adaptation schedule
-            overrides = _schedule_overrides(overrides)
-        _, cfg = restore(ckpt, config, overrides)
+        if config is None:
+            cfg = _from_run_config(ckpt, overrides)
+        else:
+            _, cfg = restore(ckpt, config, overrides)
         update = {"pretrain_snapshot": str(ckpt), "imagenet_pretrain": False}
         if config is None:  # the stored config: its run folder and evaluation schedule
             run, named = ckpt.parent, {o.split("=", 1)[0] for o in overrides}
