@@ -317,6 +317,10 @@ def main() -> None:
         kind = CANDIDATES[cand][0]
         if not cand.startswith("default/") and same_as_default(start, any_sets[kind], cand):
             print(f"{cand}: the default command (`reidkit adapt --from RUN --unlabeled DIR`)")
+            per = {f: [run_one(args, start, s, cand, f, x) for x in args.seeds]
+                   for f, s in folds.items()}  # fmt: skip
+            what = "crops" if kind == "plain" else "crops with tracklets"
+            rows.append((f"default command, {what} (= {cand}: on every range)", per))
     for cand in ("default/crops", "default/tracklets"):
         if cand in args.candidates:
             per = {f: [run_one(args, start, s, cand, f, x) for x in args.seeds]
