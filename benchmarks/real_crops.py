@@ -320,7 +320,7 @@ def main() -> None:
             per = {f: [run_one(args, start, s, cand, f, x) for x in args.seeds]
                    for f, s in folds.items()}  # fmt: skip
             what = "crops" if kind == "plain" else "crops with tracklets"
-            rows.append((f"default command, {what} (= {cand}: on every range)", per))
+            rows.append((f"default command, {what} (= {cand}; not held-out)", per))
     for cand in ("default/crops", "default/tracklets"):
         if cand in args.candidates:
             per = {f: [run_one(args, start, s, cand, f, x) for x in args.seeds]
