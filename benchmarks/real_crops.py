@@ -286,10 +286,14 @@ def main() -> None:
         "--tracklet-eval", action="store_true",
         help="also score every run by `reidkit eval --tracklets` (tracklet-level)",
     )  # fmt: skip
+    parser.add_argument(
+        "--folds", nargs="+", help="only these ranges (A_B), to split the work over processes"
+    )
     args = parser.parse_args()
     work = Path(args.work).resolve()
     video = Path(args.video) if args.video else sample_video()
-    folds = {fold_name(f): build_fold(video, work, f) for f in FOLDS}
+    chosen_folds = [f for f in FOLDS if not args.folds or fold_name(f) in args.folds]
+    folds = {fold_name(f): build_fold(video, work, f) for f in chosen_folds}
     start = demo_run(work, args.ids)
     imnet = imagenet_run(work, next(iter(folds.values()))["eval"])
     base: dict[str, dict[str, dict[str, float]]] = {"imagenet": {}, "synthetic": {}}

@@ -38,7 +38,9 @@ def reestimate_batchnorm(model: torch.nn.Module, batches: Iterable[Any]) -> int:
     """Recompute every BatchNorm's running mean / variance over ``batches`` (AdaBN).
 
     The statistics become the plain average over the batches (the layers' momentum is
-    restored afterwards); nothing else changes. Returns the number of layers updated.
+    restored afterwards); nothing else changes. A batch of one image is left out (a
+    BatchNorm over one sample has no variance: a folder of 385 crops in batches of 128 ends
+    with one). Returns the number of layers updated.
     """
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
@@ -50,7 +52,8 @@ def reestimate_batchnorm(model: torch.nn.Module, batches: Iterable[Any]) -> int:
     try:
         with torch.no_grad():
             for batch in batches:
-                model(batch.images)
+                if batch.images.shape[0] > 1:
+                    model(batch.images)
     finally:
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
