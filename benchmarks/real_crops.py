@@ -185,8 +185,10 @@ def same_as_default(start: Path, crops: Path, cand: str) -> bool:
     from reidkit.app.adapt import adapt_config
 
     def resolved(overrides: list[str]) -> dict:
-        cfg = adapt_config(None, start, overrides, unlabeled=crops, sub_working_dir="x")
-        return cfg.to_dict()
+        data = adapt_config(None, start, overrides, unlabeled=crops, sub_working_dir="x").to_dict()
+        if data["adapt"]["target_bn"] == "auto":  # on for crops, off for whole tracklets
+            data["adapt"]["target_bn"] = CANDIDATES[cand][0] == "plain"
+        return data
 
     return resolved(CANDIDATES[cand][1]) == resolved([])
 

@@ -75,7 +75,9 @@ def test_from_run_takes_the_adaptation_schedule(domains, tmp_path: Path) -> None
     assert cfg.epoch == 1  # named on the command line: kept
     assert cfg.lr.warmup_epochs == 0 and list(cfg.lr.decay_step) == [6]  # not the run's
     assert cfg.adapt.eps is None and cfg.pretrain_snapshot
-    assert not cfg.adapt.target_bn and cfg.adapt.k1 == 20  # the protocol's recipe
+    assert cfg.adapt.target_bn == "auto" and cfg.adapt.k1 == 30  # the protocol's recipe
+    log = (tmp_path / "runs" / "source_adapt" / "train.log").read_text()
+    assert "target BatchNorm statistics (adapt.target_bn): on (auto)" in log  # crops
 
 
 def _tracklet_crops(target: Path, out: Path, split: bool) -> dict[str, int]:
@@ -111,7 +113,9 @@ def test_tracklets_must_link_and_cannot_link(domains, adapt_params, tmp_path, sp
     crops = tmp_path / "crops"
     _tracklet_crops(domains["target"], crops, split)
     params = adapt_params(
-        tmp_path / "work", {"unlabeled": str(crops), "iters": 2, "eval_data": None}, epoch=1
+        tmp_path / "work",
+        {"unlabeled": str(crops), "iters": 2, "eval_data": None, "target_bn": "auto"},
+        epoch=1,
     )
     del params["adapt"]["eps"]
     p = write_json(tmp_path / "p.json", params)
@@ -121,6 +125,7 @@ def test_tracklets_must_link_and_cannot_link(domains, adapt_params, tmp_path, sp
     assert all(len(v) == 1 and -1 not in v for v in labels.values())  # must-link, all kept
     log = (run / "train.log").read_text()
     assert "clustered as wholes" in log and "tracklets joined" in log
+    assert "(adapt.target_bn): off (auto)" in log  # the default with tracklets
     if split:  # tracklets 2n-1 and 2n show one person at the same time: never one label
         for t in range(1, len(labels), 2):
             assert labels[t] != labels[t + 1], (t, labels[t], labels[t + 1])

@@ -259,10 +259,12 @@ def build_adapt_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
     source_loss = build_loss(cfg, classes, model.feature_dim) if source is not None else None
     loss = AdaptLoss(memory, a.temperature, source_loss, a.source_weight).to(device)
     optimizer = build_optimizer(cfg, model)
+    tracklets = target_tracklets(cfg, loader)
+    target_bn = (tracklets is None) if a.target_bn == "auto" else bool(a.target_bn)
     recluster = Recluster(
         loader, memory, eps=a.eps, min_samples=a.min_samples, k1=a.k1, k2=a.k2,
-        flip=cfg.data.flip_test, batch_size=cfg.data.test_batch_size, target_bn=a.target_bn,
-        eps_quantile=a.eps_quantile, tracklets=target_tracklets(cfg, loader),
+        flip=cfg.data.flip_test, batch_size=cfg.data.test_batch_size, target_bn=target_bn,
+        eps_quantile=a.eps_quantile, tracklets=tracklets,
     )  # fmt: skip
     callbacks: list[Callback] = [recluster]
     mp = cfg.model_params
@@ -305,7 +307,10 @@ def log_adapt_start(parts: RunParts) -> None:
         if tracks is not None
         else f"crops, Jaccard k1 {a.k1} k2 {a.k2}"
     )
+    bn = next((c.target_bn for c in parts.callbacks if isinstance(c, Recluster)), False)
+    auto = " (auto)" if a.target_bn == "auto" else ""
     log.info(
+        f"target BatchNorm statistics (adapt.target_bn): {'on' if bn else 'off'}{auto}; "
         f"clustering: DBSCAN eps {eps} min_samples {a.min_samples} over {units}; memory "
         f"momentum {a.momentum} ({a.memory_update}), temperature {a.temperature}; source "
         f"weight {a.source_weight}"

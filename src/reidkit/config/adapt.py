@@ -27,11 +27,12 @@ class AdaptParams(Section):
         description="Labelled test folder (query + gallery is enough) evaluated after each "
         "epoch to keep the best model; none = no evaluation (best = last). --eval-data DIR.",
     )
-    target_bn: bool = Field(
-        False,
+    target_bn: bool | Literal["auto"] = Field(
+        "auto",
         description="Before the first clustering, re-estimate the BatchNorm statistics on "
-        "the target crops (AdaBN): for a global shift of colour and light (a night camera); "
-        "off by default (on one camera's few hundred crops it lowered the score).",
+        "the target crops (AdaBN): a camera the model never saw shifts them most. auto = on "
+        "when crops are clustered one by one, off when whole tracklets are (what measured "
+        "best for each under benchmarks/real_crops.py's protocol).",
     )
     eps: float | Literal["auto"] | None = Field(
         None,
@@ -70,7 +71,7 @@ class AdaptParams(Section):
         return float(v)
 
     k1: int = Field(
-        20,
+        30,
         ge=1,
         description="k-reciprocal neighbours of the Jaccard distance: about the crops one "
         "person has in the folder, or half of it.",
