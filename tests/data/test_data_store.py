@@ -133,3 +133,13 @@ def test_pack_and_info_cli(synth_small: Path, tmp_path: Path, capsys) -> None:
     text = capsys.readouterr().out
     assert "packed" in text and "market1501" in text and "unpacked" in text
     assert "train" in text and "64x32" in text
+
+
+def test_a_store_cut_before_its_header_is_called_incomplete(tmp_path: Path) -> None:
+    """A copy taken the instant a pack began (0 bytes, or part of LMDB's first page) is named
+    an incomplete store, not a bare LMDB error (the interrupted-pack test can race there)."""
+    for size in (0, 100):
+        short = tmp_path / f"short_{size}.lmdb"
+        short.write_bytes(b"\0" * size)
+        with pytest.raises(DataError, match="incomplete reidkit store"):
+            load_store(short)

@@ -33,3 +33,20 @@ def trained_run(faults_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     r = run_cli("train", "-c", str(cfg), "--sub-working-dir", "done", cwd=work)
     assert r.rc == 0, r.err[-3000:]
     return work / "runs" / "done"
+
+
+@pytest.fixture(scope="session")
+def small_run(faults_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished one-epoch OSNet-x0.25 run (2 MB checkpoints, small enough for a tmpfs)
+    with its model.onnx exported; read-only use (copy it to change it). Its params file is
+    ``small_run.parent / "params.json"``."""
+    from reidkit.app.export import export_run
+
+    work = tmp_path_factory.mktemp("faults_small")
+    params = tiny_params(faults_data, work / "runs", model_params={"backbone": "osnet_x0_25"})
+    (work / "runs").mkdir()
+    cfg = write_json(work / "runs" / "params.json", params)
+    r = run_cli("train", "-c", str(cfg), "--sub-working-dir", "small", cwd=work)
+    assert r.rc == 0, r.err[-3000:]
+    export_run(work / "runs" / "small", verbose=False)
+    return work / "runs" / "small"

@@ -6,7 +6,9 @@
 * Anything else is a bug: one line with the path of a crash log holding the traceback, exit
   3 (1 is left to commands that report findings, such as ``data check``); ``--debug`` (or
   ``REIDKIT_DEBUG=1``) prints the traceback instead.
-* Ctrl-C prints ``interrupted`` and exits 130.
+* Ctrl-C prints ``interrupted`` and exits 130; SIGTERM prints one line saying where the
+  command stopped (a training run: at which step, checkpointed, resumable) and exits 143
+  (``reidkit.utils.stopping``).
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from pathlib import Path
 
 from reidkit import __version__
 from reidkit.utils.errors import ReidkitError, first_line
+from reidkit.utils.stopping import (
+    EXIT_TERMINATED,
+    Terminated,
+    install_sigterm_handler,
+    stop_requested,
+)
+from reidkit.utils.write_errors import REASONS
 
 EXIT_EXPECTED, EXIT_BUG, EXIT_INTERRUPTED = 2, 3, 130
 _DISK_HINTS = {
-    errno.ENOSPC: " (the disk is full: free space or choose another working_dir)",
-    errno.EROFS: " (a read-only file system: choose a writable folder)",
-    errno.EACCES: " (permission denied: choose a folder you can write to)",
+    **{code: f" ({reason}: {hint})" for code, (reason, hint) in REASONS.items()},
     errno.ELOOP: " (a symbolic link loop)",
     errno.ENOTDIR: " (a path component is a file, not a folder)",
 }
@@ -99,16 +106,24 @@ def write_crash_log(e: BaseException, argv: list[str]) -> Path | None:
 def run_guarded(fn: Callable[[], int], argv: list[str], debug: bool = False) -> int:
     """Run ``fn`` and turn what it raises into one line and an exit status (module doc)."""
     debug = debug or os.environ.get("REIDKIT_DEBUG", "") not in ("", "0")
+    install_sigterm_handler()
     try:
         return int(fn() or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated as e:  # SIGTERM: where it stopped, how to go on (utils.stopping)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_TERMINATED
     except SystemExit:
         raise
     except BaseException as e:  # noqa: BLE001 - this is the boundary: nothing passes it
         if debug:
             traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+        if stop_requested():  # SIGTERM reached the workers too: their loss is not a bug
+            why = f"{type(e).__name__}: {first_line(e)}"
+            print(f"error: stopped by SIGTERM ({why})", file=sys.stderr)
+            return EXIT_TERMINATED
         text = describe_expected(e)
         if text is not None:
             print(f"error: {text}", file=sys.stderr)

@@ -18,6 +18,8 @@ from reidkit.app.evaluate import RunReport
 from reidkit.config import Config
 from reidkit.data import ReidDataset, build_dataset, build_train_loader
 from reidkit.data.plan import check_batch_fits, check_cache_fits
+from reidkit.data.video_loaders import build_video_train_loader
+from reidkit.data.video_records import VideoDataset, is_video
 from reidkit.engine.callbacks import Callback, FreezeSchedule
 from reidkit.engine.distributed import wrap_ddp
 from reidkit.engine.optim import build_optimizer, build_scheduler
@@ -32,6 +34,8 @@ from reidkit.utils.devices import resolve_amp, resolve_channels_last
 from reidkit.utils.errors import ConfigError
 from reidkit.utils.logging import get_logger
 
+RETRIEVAL = ("market_evaluate", "video_evaluate")  # evaluators that rank a gallery
+
 
 @dataclass
 class RunParts:
@@ -39,7 +43,7 @@ class RunParts:
 
     cfg: Config
     device: torch.device
-    dataset: ReidDataset
+    dataset: ReidDataset | VideoDataset
     loader: Any
     model: nn.Module
     net: nn.Module
@@ -110,18 +114,40 @@ def check_plan(
     """What can be checked from the config and the data before any image is decoded: the
     batch fits the train split, the caches fit in memory, the CMC ranks fit the gallery."""
     bs = cfg.batch_sampling_params
+    check_video_plan(cfg, dataset, evaluator)
     check_batch_fits(dataset, cfg.batch_size, bs.class_balanced)
-    cached = len(dataset.train)
+    count = dataset.num_frames if is_video(dataset) else lambda split: len(dataset.splits[split])
+    cached = count("train")
     if evaluator is not None:
-        cached += len(dataset.query) + len(dataset.gallery)
+        cached += count("query") + count("gallery")
     check_cache_fits(cached, cfg.img_h, cfg.img_w, cfg.data.cache, device)
-    if evaluator is not None and evaluator.name == "market_evaluate" and dataset.gallery:
+    if evaluator is not None and evaluator.name in RETRIEVAL and dataset.gallery:
         top = max(cfg.evaluation_params.ranks)
         if top > len(dataset.gallery):
             raise ConfigError(
                 f"evaluation_params.ranks: rank {top} is larger than the gallery of "
                 f"{dataset.name} ({len(dataset.gallery)} images)"
             )
+
+
+def check_video_plan(
+    cfg: Config, dataset: ReidDataset | VideoDataset, evaluator: Evaluator | None
+) -> None:
+    """Temporal attention needs clips to learn from, and a video dataset needs an evaluator
+    that scores tracklets."""
+    if cfg.video.temporal == "attention" and not is_video(dataset):
+        raise ConfigError(
+            f"video.temporal = 'attention' needs a video dataset, and {dataset.name} holds "
+            "images; use a video layout (data.layout: tracklets groups an image dataset by "
+            "identity and camera) or video.temporal: avg"
+        )
+    scores_tracklets = evaluator is None or not evaluator.builtin
+    scores_tracklets = scores_tracklets or evaluator.name in RETRIEVAL
+    if is_video(dataset) and not scores_tracklets:
+        raise ConfigError(
+            f"evaluation_params.type = {evaluator.name!r} scores images; a video dataset "
+            "is evaluated by market_evaluate or video_evaluate (tracklet by tracklet)"
+        )
 
 
 def build_model_for_run(cfg: Config, num_classes: int, device: torch.device) -> nn.Module:
@@ -169,7 +195,8 @@ def build_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
     seed_everything(cfg.seed + rank)
     dataset = build_dataset(cfg)
     check_plan(cfg, dataset, evaluator, device)
-    loader = build_train_loader(cfg, dataset, device, rank=rank, world_size=world)
+    make_loader = build_video_train_loader if is_video(dataset) else build_train_loader
+    loader = make_loader(cfg, dataset, device, rank=rank, world_size=world)
     model = build_model_for_run(cfg, dataset.num_train_ids, device)
     net = wrap_ddp(model, device, cfg.sync_bn) if world > 1 else model
     loss = build_loss(cfg, dataset.num_train_ids, feat_dim=model.feature_dim).to(device)

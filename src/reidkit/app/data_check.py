@@ -21,6 +21,7 @@ from reidkit.data.check import CheckOptions, Embed, check_dataset
 from reidkit.data.check_html import write_check
 from reidkit.data.loaders import TestLoader
 from reidkit.data.records import ImageSource, Record
+from reidkit.data.video_records import require_images
 from reidkit.evaluation.features import extract_features
 from reidkit.models.backbones import build_backbone
 from reidkit.models.checkpoint import restore
@@ -106,6 +107,7 @@ def run_data_check(
 ) -> tuple[dict[str, Any], list[Path]]:
     """Check the dataset at ``root``; returns the result and the written files."""
     ds = load_dataset(root, layout)
+    require_images(ds, "reidkit data check")
     dev = pick_device(device)
     embed = None
     if features:

@@ -21,22 +21,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from reidkit.app.eval_features import (
+    FeatureSet,
+    load_feature_file,
+    model_features,
+    onnx_features,
+)
 from reidkit.app.report import placeholder, write_report_page
 from reidkit.config import Config, load_config
-from reidkit.data import build_dataset, build_test_loader
-from reidkit.data.images import decode_rgb
-from reidkit.deploy.embedder import Embedder
-from reidkit.deploy.features_io import load_features, open_npz
+from reidkit.data import build_dataset
+from reidkit.data.video_records import is_video
 from reidkit.engine.callbacks import Callback
 from reidkit.evaluation.builtins import evaluate_features
-from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.registry import get_evaluator, run_evaluator
 from reidkit.evaluation.report import (
     pick_queries,
@@ -45,50 +46,11 @@ from reidkit.evaluation.report import (
     render_ranked_lists,
     write_report,
 )
+from reidkit.evaluation.video import check_pool
 from reidkit.models.checkpoint import restore, untrusted_config
 from reidkit.utils.devices import pick_device
-from reidkit.utils.errors import ConfigError, DataError, ReidkitError, first_line
-from reidkit.utils.logging import get_logger
-
-FEATURE_KEYS = ("qf", "gf", "q_pids", "g_pids", "q_camids", "g_camids")
-
-
-@dataclass
-class FeatureSet:
-    """Query and gallery features with ids, plus (optionally) the images they came from."""
-
-    tensors: dict[str, torch.Tensor]
-    dataset: Any = None  # a ReidDataset when the features were computed here
-    # the query / gallery records in feature-row order (unreadable images have no row)
-    records: tuple[list[Any], list[Any]] | None = None
-
-
-def load_feature_file(path: Path, gallery: str | Path | None = None) -> FeatureSet:
-    """Features from one evaluation .npz, or a query + gallery pair of ``reidkit extract``."""
-    if gallery is not None:
-        q, g = load_features(path), load_features(gallery)
-        for name, f in ((path, q), (gallery, g)):
-            if f.pids is None or f.camids is None:
-                raise DataError(
-                    f"{name}: features file has no pids/camids (file names were not "
-                    "Market-style <pid>_c<cam>...); they are needed to evaluate"
-                )
-        values = (q.feats, g.feats, q.pids, g.pids, q.camids, g.camids)
-        arrays = dict(zip(FEATURE_KEYS, values, strict=True))
-    else:
-        try:
-            with open_npz(path, "an evaluation features file (.npz)") as data:
-                missing = [k for k in FEATURE_KEYS if k not in data]
-                if missing:
-                    hint = " (a `reidkit extract` file: pass the gallery with --gallery)"
-                    raise DataError(
-                        f"{path}: features file lacks {', '.join(missing)}; expected keys "
-                        f"{', '.join(FEATURE_KEYS)}" + (hint if "feats" in data else "")
-                    )
-                arrays = {k: data[k] for k in FEATURE_KEYS}
-        except (OSError, ValueError) as e:
-            raise DataError(f"{path}: not a readable .npz features file ({e})") from None
-    return FeatureSet({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()})
+from reidkit.utils.errors import ConfigError, ReidkitError, first_line
+from reidkit.utils.files import atomic_write_text
 
 
 def _config_for(target: Path, config: str | None, overrides: Sequence[str]) -> Config:
@@ -106,9 +68,15 @@ def _config_for(target: Path, config: str | None, overrides: Sequence[str]) -> C
 
 
 def _with_eval_options(
-    cfg: Any, rerank: bool | None, flip: bool | None, dataset: str | Path | None = None
+    cfg: Any,
+    rerank: bool | None,
+    flip: bool | None,
+    dataset: str | Path | None = None,
+    pool: str | None = None,
 ) -> Any:
-    """A copy of ``cfg`` with the --rerank / --flip switches and --data folder applied."""
+    """A copy of ``cfg`` with the --rerank / --flip / --pool switches and --data applied."""
+    if pool is not None:
+        cfg = cfg.model_copy(update={"video": cfg.video.model_copy(update={"pool": pool})})
     ev = cfg.evaluation_params
     if rerank is not None:
         ev = ev.model_copy(update={"rerank": rerank})
@@ -118,59 +86,6 @@ def _with_eval_options(
         update["batches_dir"] = str(dataset)
         update["data"] = data.model_copy(update={"layout": "auto"})
     return cfg.model_copy(update=update)
-
-
-def _model_features(
-    model: torch.nn.Module, cfg: Any, device: torch.device, scales: Sequence[float] = (1.0,)
-) -> FeatureSet:
-    """Embed the configured dataset's query and gallery with a PyTorch model."""
-    ds = build_dataset(cfg)
-    out: dict[str, torch.Tensor] = {}
-    kept: list[list[Any]] = []
-    for split, prefix in ((ds.query, "q"), (ds.gallery, "g")):
-        loader = build_test_loader(cfg, split, ds.source, device)
-        f, p, c = extract_features(model, loader, device, flip=cfg.data.flip_test, scales=scales)
-        out.update({f"{prefix}f": f, f"{prefix}_pids": p, f"{prefix}_camids": c})
-        kept.append([split[i] for i in loader.delivered])
-    return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds, (kept[0], kept[1]))
-
-
-def _onnx_features(path: Path, cfg: Any, device: torch.device) -> FeatureSet:
-    """Embed the configured dataset with an exported model (onnxruntime or OpenVINO)."""
-    embedder = Embedder.load(path, device=device.type, batch_size=cfg.data.test_batch_size)
-    ds = build_dataset(cfg)
-    out: dict[str, torch.Tensor] = {}
-    kept: list[list[Any]] = []
-    for split, prefix in ((ds.query, "q"), (ds.gallery, "g")):
-        records, arrays = _decode_records(ds.source, split)
-        feats = [np.empty((0, embedder.embedding_dim), dtype=np.float32)]
-        for s in range(0, len(arrays), embedder.batch_size):
-            chunk = arrays[s : s + embedder.batch_size]
-            f = embedder.embed_arrays(chunk)
-            if cfg.data.flip_test:
-                flipped = [np.ascontiguousarray(a[:, ::-1]) for a in chunk]
-                f = (f + embedder.embed_arrays(flipped)) / 2
-            feats.append(f)
-        out[f"{prefix}f"] = torch.from_numpy(np.concatenate(feats))
-        out[f"{prefix}_pids"] = torch.tensor([r.pid for r in records], dtype=torch.int64)
-        out[f"{prefix}_camids"] = torch.tensor([r.camid for r in records], dtype=torch.int64)
-        kept.append(records)
-    return FeatureSet({k: out[k] for k in FEATURE_KEYS}, ds, (kept[0], kept[1]))
-
-
-def _decode_records(source: Any, records: Sequence[Any]) -> tuple[list[Any], list[np.ndarray]]:
-    """The readable records and their HWC uint8 RGB arrays; unreadable images are skipped and
-    counted, like the PyTorch path's loaders do."""
-    kept, arrays, bad = [], [], []
-    for r in records:
-        try:
-            arrays.append(decode_rgb(source.read(r.path), r.path))
-            kept.append(r)
-        except DataError as e:
-            bad.append(str(e))
-    if bad:
-        get_logger().warning(f"skipped {len(bad)} image(s) that cannot be decoded; first: {bad[0]}")
-    return kept, arrays
 
 
 def _write_report(
@@ -242,6 +157,8 @@ def evaluate_target(
     scales: Sequence[float] = (1.0,),
     evaluator: str | None = None,
     data: str | Path | None = None,
+    tracklets: bool = False,
+    pool: str | None = None,
 ) -> dict[str, float]:
     """Evaluate ``target`` (see the module docstring), write ``eval.json`` and return metrics.
 
@@ -249,15 +166,12 @@ def evaluate_target(
     ``evaluator`` names the evaluator to run on a PyTorch model (a built-in or a plugin the
     user names); without it, the one of ``config`` or the built-in the stored config names.
     ``data`` is a dataset folder / store to evaluate on instead of the config's.
+    ``tracklets`` scores query tracklets against gallery tracklets (an image dataset grouped
+    by pid and camera; ``reidkit.app.evaluate_video``), ``pool`` (avg | max) overrides
+    ``video.pool``; a video dataset is always scored tracklet by tracklet.
     """
     path = Path(target)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such run folder, checkpoint, .onnx, .xml or .npz file")
-    if data is not None and path.suffix == ".npz":
-        raise ConfigError(f"--data applies to models, not to saved features ({path.name})")
-    if data is not None and not Path(data).exists():
-        raise ConfigError(f"--data {data}: no such dataset folder or .lmdb store")
-    scales = _checked_scales(scales, path)
+    scales = _check_target(path, data, scales, tracklets, pool)
     dev = pick_device(device)
     if path.suffix == ".npz":
         cfg = (
@@ -267,19 +181,23 @@ def evaluate_target(
         )
         fs = load_feature_file(path, gallery)
     elif path.suffix in (".onnx", ".xml"):
-        cfg = _with_eval_options(_config_for(path, config, overrides), rerank, flip, data)
-        fs = _onnx_features(path, cfg, dev)
+        cfg = _config_for(path, config, overrides)
+        cfg = _with_eval_options(cfg, rerank, flip, data, pool)
+        fs = onnx_features(path, cfg, dev, tracklets)
     else:
         model, cfg = restore(path, config, overrides, dev)
-        cfg = _with_eval_options(cfg, rerank, flip, data)
+        cfg = _with_eval_options(cfg, rerank, flip, data, pool)
         kind = evaluator or cfg.evaluation_params.type or "market_evaluate"
-        if kind != "market_evaluate":
+        tracklets = tracklets or kind == "video_evaluate"
+        if kind not in ("market_evaluate", "video_evaluate"):
+            if tracklets:
+                raise ConfigError(f"--tracklets: evaluator {kind} scores images, not tracklets")
             metrics = _run_configured(kind, cfg, model, dev)
             out_json = _save(path, output, metrics, kind, data)
             if report > 0 and html:
                 _write_page(path, out_json, metrics, cfg, None, report, topk)
             return metrics
-        fs = _model_features(model, cfg, dev, scales)
+        fs = model_features(model, cfg, dev, scales, tracklets)
     ev = cfg.evaluation_params if cfg is not None else None
     distance = ev.distance if ev else "euclidean"
     metrics = evaluate_features(
@@ -289,12 +207,35 @@ def evaluate_target(
         rerank=bool(rerank) if ev is None else ev.rerank,
         query_expansion=ev.query_expansion if ev else 0,
     )
-    out_json = _save(path, output, metrics, "market_evaluate", data)
+    video = fs.dataset is not None and (tracklets or is_video(fs.dataset))
+    kind = "video_evaluate" if video else "market_evaluate"
+    out_json = _save(
+        path, output, metrics, kind, data, tracklets, cfg.video.pool if video else None
+    )
     if report > 0:
         _write_report(fs, report, topk, distance, out_json.parent / "report")
         if html:
             _write_page(path, out_json, metrics, cfg, fs, report, topk, rerank, ev)
     return metrics
+
+
+def _check_target(
+    path: Path, data: Any, scales: Sequence[float], tracklets: bool, pool: str | None
+) -> tuple[float, ...]:
+    """One-line errors for a missing target / --data and options that do not fit it."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such run folder, checkpoint, .onnx, .xml or .npz file")
+    if (data is not None or tracklets) and path.suffix == ".npz":
+        flag = "--data" if data is not None else "--tracklets"
+        raise ConfigError(f"{flag} applies to models, not to saved features ({path.name})")
+    if data is not None and not Path(data).exists():
+        raise ConfigError(f"--data {data}: no such dataset folder or .lmdb store")
+    if pool is not None:
+        check_pool(pool)
+    out = _checked_scales(scales, path)
+    if tracklets and out != (1.0,):
+        raise ConfigError("--scales applies to image-level evaluation, not to --tracklets")
+    return out
 
 
 def _write_page(
@@ -338,19 +279,25 @@ def _save(
     metrics: dict[str, float],
     kind: str,
     data: str | Path | None = None,
+    tracklets: bool = False,
+    pool: str | None = None,
 ) -> Path:
     """Write ``eval.json`` (default: in the run folder, else beside the target).
 
     With ``--data DIR`` the default name is ``eval_<DIR name>.json``, so a cross-domain result
-    does not replace the run's own.
+    does not replace the run's own; ``--tracklets`` adds ``_tracklets`` (the image-level file
+    of the same data stays).
     """
-    name = f"eval_{Path(data).resolve().name}.json" if data is not None else "eval.json"
+    name = f"eval_{Path(data).resolve().name}" if data is not None else "eval"
+    name += "_tracklets.json" if tracklets else ".json"
     out = Path(output) if output else (target if target.is_dir() else target.parent) / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"target": str(target), "evaluator": kind, "metrics": metrics}
+    record: dict[str, Any] = {"target": str(target), "evaluator": kind, "metrics": metrics}
     if data is not None:
         record["data"] = str(data)
-    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if pool is not None:
+        record["level"], record["pool"] = "tracklet", pool
+    atomic_write_text(out, json.dumps(record, indent=2) + "\n")
     return out
 
 

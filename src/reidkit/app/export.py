@@ -16,6 +16,7 @@ import numpy as np
 
 from reidkit.data import build_dataset
 from reidkit.data.images import decode_rgb
+from reidkit.data.video_records import image_view, is_video
 from reidkit.deploy.accuracy import RetrievalSet
 from reidkit.deploy.artefact import ArtefactReport, ExportSpec, export_artefact
 from reidkit.deploy.calibrate import PAIRS_KEY, PairSet, load_pairs
@@ -24,7 +25,7 @@ from reidkit.models.checkpoint import load_checkpoint, model_from_state, resolve
 from reidkit.utils.errors import ExportError, ReidkitError, first_line
 from reidkit.utils.logging import get_logger
 
-RETRIEVAL_EVALUATORS = (None, "market_evaluate")
+RETRIEVAL_EVALUATORS = (None, "market_evaluate", "video_evaluate")
 
 
 def default_output(ckpt: Path, fmt: str = "onnx", precision: str = "fp32") -> Path:
@@ -84,9 +85,11 @@ def calibration_images(dataset: Any, count: int) -> list[np.ndarray]:
 
 def load_run_dataset(cfg: Any, needed: bool) -> Any:
     """The run's dataset, or ``None`` (with a warning saying why) when it cannot be read and
-    ``needed`` is false."""
+    ``needed`` is false. A video run's dataset is seen through its frames (``image_view``):
+    the exported file embeds one frame at a time."""
     try:
-        return build_dataset(cfg)
+        dataset = build_dataset(cfg)
+        return image_view(dataset) if is_video(dataset) else dataset
     except ReidkitError as e:
         if needed:
             raise ExportError(

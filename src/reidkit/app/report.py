@@ -18,6 +18,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from reidkit.data.images import decode_rgb
+from reidkit.engine.runlog import read_records
 from reidkit.evaluation.query_stats import (
     distance_blocks,
     per_camera,
@@ -42,23 +43,16 @@ THUMB_H = 96
 
 def read_run_folder(run_dir: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """``(config.json as a dict, metrics.jsonl records)`` of a run folder (either may be
-    missing; lines cut short by a kill are skipped)."""
+    missing; damaged lines are skipped: ``engine.runlog.read_records``)."""
     config = None
     if (run_dir / "config.json").is_file():
         try:
             config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError) as e:  # UnicodeDecodeError too
             raise DataError(f"{run_dir / 'config.json'}: not readable JSON ({e})") from None
-    records = []
-    if (run_dir / "metrics.jsonl").is_file():
-        for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and "epoch" in rec:
-                records.append(rec)
-    return config, records
+        if not isinstance(config, dict):
+            raise DataError(f"{run_dir / 'config.json'}: not a JSON object")
+    return config, read_records(run_dir / "metrics.jsonl")
 
 
 def best_epoch(records: Sequence[dict[str, Any]]) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reidkit.engine.runlog import read_records
 from reidkit.utils.errors import ConfigError
 from reidkit.utils.files import remove_stale_temp_files
 
@@ -25,14 +26,7 @@ def is_started(run_dir: Path) -> bool:
 
 def progress_text(run_dir: Path) -> str:
     """``epoch 3 of 60`` (from metrics.jsonl / config.json), or ``no epoch finished``."""
-    done = 0
-    path = run_dir / "metrics.jsonl"
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                done = max(done, int(json.loads(line)["epoch"]))
-            except (ValueError, KeyError, TypeError):
-                continue
+    done = max((r["epoch"] for r in read_records(run_dir / "metrics.jsonl")), default=0)
     try:
         total = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["epoch"]
     except (OSError, ValueError, KeyError, TypeError):

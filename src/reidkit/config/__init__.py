@@ -19,6 +19,7 @@ from reidkit.config.schema import (
     ModelParams,
     Section,
 )
+from reidkit.config.video import VideoParams
 
 __all__ = [
     "AdaptParams",
@@ -36,4 +37,5 @@ __all__ = [
     "read_config_file",
     "save_config",
     "validate_config",
+    "VideoParams",
 ]

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from reidkit.config.adapt import AdaptParams
 from reidkit.config.section import Section
+from reidkit.config.video import VideoParams
 
 Optimizer = Literal["sgd", "adam", "adamw"]
 
@@ -149,7 +150,9 @@ class DataParams(Section):
     layout: str = Field(
         "auto",
         description="auto | market1501 | dukemtmc | msmt17 | cuhk03_np | veri776 | custom | "
-        "imagefolder | lmdb (see docs/datasets.md).",
+        "imagefolder | lmdb; video (tracklet) layouts: mars | ilidsvid | prid2011 | "
+        "dukemtmc_video | tracklets (an image layout grouped into tracklets by identity and "
+        "camera, e.g. a `reidkit crops --labelled` folder); see docs/datasets.md.",
     )
     cuhk03_subset: Literal["detected", "labeled"] = Field(
         "detected", description="Which CUHK03-NP boxes to use (layout cuhk03_np)."
@@ -198,7 +201,8 @@ class EvaluationParams(Section):
 
     type: str | None = Field(
         None,
-        description="None | market_evaluate | classification_evaluate | a file "
+        description="None | market_evaluate | classification_evaluate | video_evaluate "
+        "(tracklets; market_evaluate on a video dataset runs it too) | a file "
         "evaluate/<type>.py | package.module:function.",
     )
     metric: str | None = Field(None, description="Key deciding 'best' (default per evaluator).")
@@ -290,6 +294,7 @@ class Config(Section):
     batch_sampling_params: BatchSamplingParams = Field(default_factory=BatchSamplingParams)
     data: DataParams = Field(default_factory=DataParams)
     adapt: AdaptParams = Field(default_factory=AdaptParams)
+    video: VideoParams = Field(default_factory=VideoParams)
     seed: int = Field(0, description="Seed of every random generator (data order too).")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."

@@ -28,8 +28,10 @@ arguments and counts; it marks a folder this command wrote, which ``overwrite`` 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ from typing import Any
 from reidkit.data.tracklets import Box, Tracklet, read_mot, select, split_at
 from reidkit.data.video import HogDetector, detect_tracklets, import_cv2, parse_frames, read_frames
 from reidkit.utils.errors import DataError
+from reidkit.utils.files import remove_stale_temp_files, temp_folder, undo_new_folders
+from reidkit.utils.write_errors import write_guard
 
 MARKER = "crops.json"
 WRITTEN = ("bounding_box_train", "query", "bounding_box_test", "tracks.txt", MARKER)
@@ -91,19 +95,47 @@ def parse_camera(text: str | int | None, video: str | Path) -> int:
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
-    """Refuse a folder holding other files; clear an earlier ``crops`` output on overwrite."""
+    """Refuse a folder holding other files, or an earlier ``crops`` output without
+    ``overwrite``."""
     if not out.exists() or not any(out.iterdir()):
-        out.mkdir(parents=True, exist_ok=True)
         return
     if not (out / MARKER).is_file():
         raise DataError(f"{out}: folder is not empty and was not written by reidkit crops")
     if not overwrite:
         raise DataError(f"{out}: holds an earlier reidkit crops output; pass --overwrite")
+
+
+def _ours(entry: Path) -> bool:
+    """Whether ``entry`` of an output folder was written by ``crops``."""
+    return entry.name in WRITTEN or (entry.name.startswith("f") and entry.suffix == ".jpg")
+
+
+def _move_into(stage: Path, out: Path) -> None:
+    """Replace the earlier output in ``out`` with the finished one in ``stage`` (the marker
+    last: a folder with a marker is complete)."""
     for entry in out.iterdir():
-        if entry.name in WRITTEN and entry.is_dir():
+        if _ours(entry) and entry.is_dir():
             shutil.rmtree(entry)
-        elif entry.name in WRITTEN or (entry.name.startswith("f") and entry.suffix == ".jpg"):
+        elif _ours(entry):
             entry.unlink()
+    for entry in sorted(stage.iterdir(), key=lambda e: e.name == MARKER):
+        os.replace(entry, out / entry.name)
+
+
+def _write_staged(out: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(stage)`` into a work folder beside ``out`` (not inside: a folder of crops
+    is read at any depth), then move the result into place: a failed or interrupted run
+    (disk full ...) leaves ``out`` as it was."""
+    with undo_new_folders(out):
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(out.parent)  # work folders of killed runs
+        stage = temp_folder(out)
+        try:
+            with write_guard(out, stage):
+                write(stage)
+                _move_into(stage, out)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def _halves(tracks: list[Tracklet], cam: int) -> list[Crop]:
@@ -237,12 +269,6 @@ def video_to_dataset(
             "(try a lower --min-track / --min-height, or more frames)"
         )
     _prepare(out, overwrite)
-    written = cut_crops(video, out, crops)
-    (out / "tracks.txt").write_text(_tracks_text(crops), encoding="utf-8")
-    counts = {
-        folder or "crops": sum(1 for c in crops if c.folder == folder)
-        for folder in sorted({c.folder for c in crops})
-    }
     summary = {
         "video": str(video),
         "out": str(out),
@@ -250,8 +276,11 @@ def video_to_dataset(
         "frames": [first, last],
         "tracklets_found": len(found),
         "tracklets_kept": len({c.pid for c in crops}),
-        "images": written,
-        "splits": counts,
+        "images": 0,
+        "splits": {
+            folder or "crops": sum(1 for c in crops if c.folder == folder)
+            for folder in sorted({c.folder for c in crops})
+        },
     }
     args = {
         "mot": str(mot) if mot else None,
@@ -263,7 +292,14 @@ def video_to_dataset(
         "split_frame": split_frame,
         "camera": cam,
     }
-    (out / MARKER).write_text(json.dumps({"args": args, "summary": summary}, indent=2) + "\n")
+
+    def write(stage: Path) -> None:
+        summary["images"] = cut_crops(video, stage, crops)
+        (stage / "tracks.txt").write_text(_tracks_text(crops), encoding="utf-8")
+        marker = json.dumps({"args": args, "summary": summary}, indent=2) + "\n"
+        (stage / MARKER).write_text(marker, encoding="utf-8")
+
+    _write_staged(out, write)
     return summary
 
 

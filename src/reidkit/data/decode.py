@@ -1,25 +1,24 @@
 """Decoding encoded images into uint8 tensors of the model's input size, once.
 
-``decode_resized`` turns bytes into a ``(3, H, W)`` uint8 tensor (grayscale / RGBA / CMYK are
-converted to RGB by torchvision's decoder). ``decode_records`` decodes a whole record list
-into one ``(N, 3, H, W)`` tensor, in worker processes when there are many images, skipping
-(and reporting) images that cannot be decoded instead of failing.
+``decode_resized`` turns bytes into a ``(3, H, W)`` uint8 tensor through the package's one
+decoder (``images.decode_chw``: every mode to RGB, the first frame of a multi-frame file).
+``decode_records`` decodes a whole record list into one ``(N, 3, H, W)`` tensor, in worker
+processes when there are many images, skipping (and reporting) images that cannot be decoded
+instead of failing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
-from reidkit.data.images import check_size, decode_rgb, image_size
+from reidkit.data.images import decode_chw
 from reidkit.data.records import ImageSource, Record
 from reidkit.utils.errors import DataError
 from reidkit.utils.logging import get_logger
@@ -28,24 +27,9 @@ PARALLEL_MIN_IMAGES = 512  # below this, decoding in-process beats starting work
 
 
 def decode_resized(data: bytes, height: int, width: int, name: str = "image") -> torch.Tensor:
-    """uint8 ``(3, height, width)`` RGB tensor of encoded ``data``; ``DataError`` if unusable.
-
-    The size is checked from the header first (``images.MAX_PIXELS``); torchvision decodes
-    8-bit JPEG / PNG, everything else goes through the package's one decoder.
-    """
-    if not data:
-        raise DataError(f"{name}: empty file (0 bytes)")
-    w, h = image_size(data, name)
-    check_size(w, h, name)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-            img = decode_image(raw, ImageReadMode.RGB)
-    except (RuntimeError, ValueError):
-        img = None
-    if img is None or img.dtype != torch.uint8:  # other formats, 16-bit PNG ...
-        img = torch.from_numpy(decode_rgb(data, name)).permute(2, 0, 1)
+    """uint8 ``(3, height, width)`` RGB tensor of encoded ``data``; ``DataError`` if unusable
+    (the size is checked from the header first: ``images.MAX_PIXELS``)."""
+    img = decode_chw(data, name)
     if img.shape[-2:] != (height, width):
         img = TF.resize(img, [height, width], antialias=True)
     return img.contiguous()

@@ -1,21 +1,36 @@
-"""The one image decoder of the package: encoded bytes or a file -> HWC uint8 RGB.
+"""The one image decoder of the package: encoded bytes or a file -> uint8 RGB pixels.
 
-Every reader of images (the training cache, evaluation, reports, the embedder, extract, data
-info) goes through ``decode_rgb`` / ``read_rgb``, so every PIL mode is handled the same way
-everywhere: palette, greyscale, LA / RGBA (alpha dropped), CMYK and YCbCr are converted to RGB;
-16-bit and 32-bit greyscale (``I;16``, ``I``, ``F``) are scaled to 8 bits rather than clipped.
-Images larger than ``MAX_PIXELS`` are refused from their header, before any pixel is decoded
-(a 15000x15000 JPEG would need 675 MB), and count as undecodable like a corrupt file.
+Every reader of images (the training cache, the test loader, evaluation, reports, the
+embedder, extract, crops, ``data check`` / ``data info``, adaptation) goes through this module;
+``tests/data/test_data_one_decoder.py`` fails when any other module of ``src/`` calls an image
+decoder. Every file therefore gives the same pixels everywhere:
+
+* every PIL mode is handled the same way: palette, greyscale, LA / RGBA (alpha dropped), CMYK
+  and YCbCr are converted to RGB; 16-bit and 32-bit greyscale (``I;16``, ``I``, ``F``) are
+  scaled to 8 bits rather than clipped;
+* a multi-frame file (animated GIF / PNG / WebP, multi-page TIFF, MPO) gives its first frame,
+  whatever its file name says;
+* images larger than ``MAX_PIXELS`` are refused from their header, before any pixel is decoded
+  (a 15000x15000 JPEG would need 675 MB), and count as undecodable like a corrupt file;
+* EXIF orientation is not applied (as in torchvision's and PIL's decoders by default).
+
+Speed: a file whose header proves it a single-frame 8-bit RGB / greyscale JPEG or PNG is
+decoded by torchvision's libjpeg-turbo / libpng decoder (about twice as fast as going through
+PIL), which gives the same pixels as PIL for these files (``tests/data/test_data_one_decoder.py``
+compares them); anything else, and any file torchvision refuses, goes through PIL.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+from torchvision.io import ImageReadMode, decode_jpeg, decode_png
 
 from reidkit.utils.errors import DataError, first_line
 
@@ -33,6 +48,18 @@ def _why(error: BaseException) -> str:
 MAX_PIXELS = 40_000_000
 # Everything PIL may raise on a truncated, foreign or hostile file.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+_HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says: size, PIL mode and format, frames (1 = a still)."""
+
+    width: int
+    height: int
+    mode: str
+    format: str
+    frames: int
 
 
 def check_size(width: int, height: int, name: str, max_pixels: int = MAX_PIXELS) -> None:
@@ -46,20 +73,33 @@ def check_size(width: int, height: int, name: str, max_pixels: int = MAX_PIXELS)
         )
 
 
-def image_size(data: bytes, name: str = "image") -> tuple[int, int]:
-    """``(width, height)`` from the header only; ``DataError`` when it is not an image."""
+def _frames(im: Image.Image) -> int:
+    """Frames in an opened image; 1 unless its format says it is animated / multi-page."""
+    return int(getattr(im, "n_frames", 1)) if getattr(im, "is_animated", False) else 1
+
+
+def image_header(data: bytes, name: str = "image") -> ImageHeader:
+    """The header of encoded ``data`` (no pixel decoded); ``DataError`` when not an image."""
+    if not data:
+        raise DataError(f"{name}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
-                return int(im.width), int(im.height)
+                return ImageHeader(im.width, im.height, im.mode, im.format or "", _frames(im))
     except DECODE_ERRORS as e:
         raise DataError(f"{name}: not a readable image ({_why(e)})") from None
 
 
+def image_size(data: bytes, name: str = "image") -> tuple[int, int]:
+    """``(width, height)`` from the header only; ``DataError`` when it is not an image."""
+    header = image_header(data, name)
+    return header.width, header.height
+
+
 def to_rgb_array(im: Image.Image) -> np.ndarray:
-    """HWC uint8 RGB array of an opened PIL image, whatever its mode."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    """HWC uint8 RGB array of an opened PIL image (its current frame), whatever its mode."""
+    if im.mode in _HIGH_DEPTH:
         arr = np.asarray(im, dtype=np.float64)
         top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
         grey = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -71,8 +111,20 @@ def to_rgb_array(im: Image.Image) -> np.ndarray:
     return np.array(im, dtype=np.uint8)  # a writable copy
 
 
-def decode_rgb(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """HWC uint8 RGB array of encoded ``data``; ``DataError`` naming ``name`` if unusable."""
+def _fast_decoder(im: Image.Image, data: bytes):  # noqa: ANN202 - a torchvision function
+    """torchvision's decoder when the header proves a single-frame 8-bit RGB / grey JPEG or
+    PNG without a transparent colour (files where it gives PIL's pixels), else None."""
+    if im.mode not in ("RGB", "L") or "transparency" in im.info or _frames(im) != 1:
+        return None
+    if im.format == "JPEG":  # PIL names MPO (multi-picture) files "MPO"
+        return decode_jpeg
+    if im.format == "PNG" and data[24:25] == b"\x08":  # IHDR bit depth 8 (16-bit is "RGB" too)
+        return decode_png
+    return None
+
+
+def _decode(data: bytes, name: str, max_pixels: int, chw: bool) -> np.ndarray | torch.Tensor:
+    """The decoder behind ``decode_rgb`` / ``decode_chw``: header check, then one path."""
     if not data:
         raise DataError(f"{name}: empty file (0 bytes)")
     try:
@@ -80,9 +132,30 @@ def decode_rgb(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
                 check_size(im.width, im.height, name, max_pixels)
-                return to_rgb_array(im)
+                fast = _fast_decoder(im, data)
+                if fast is not None:
+                    try:
+                        raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+                        img = fast(raw, ImageReadMode.RGB)
+                        if img.dtype == torch.uint8 and img.shape[0] == 3:
+                            return img if chw else img.permute(1, 2, 0).contiguous().numpy()
+                    except (RuntimeError, ValueError):
+                        pass  # PIL decides: it decodes the file or names what is wrong
+                arr = to_rgb_array(im)  # frame 0: the first frame of a multi-frame file
     except DECODE_ERRORS as e:
         raise DataError(f"{name}: not a readable image ({_why(e)})") from None
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous() if chw else arr
+
+
+def decode_rgb(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """HWC uint8 RGB array of encoded ``data``; ``DataError`` naming ``name`` if unusable."""
+    return _decode(data, name, max_pixels, chw=False)
+
+
+def decode_chw(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """``(3, H, W)`` uint8 RGB tensor of encoded ``data`` (the same pixels as ``decode_rgb``);
+    ``DataError`` naming ``name`` if unusable."""
+    return _decode(data, name, max_pixels, chw=True)
 
 
 def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -92,6 +165,8 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read image file ({e.strerror or first_line(e)})") from None
     return decode_rgb(data, str(path), max_pixels)

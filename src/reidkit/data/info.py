@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from reidkit.data.build import load_dataset
+from reidkit.data.images import image_header
 from reidkit.data.records import ReidDataset
+from reidkit.data.video_records import all_frames, is_video
 
 
 def _sizes(ds: ReidDataset, paths: list[str], limit: int) -> tuple[Counter, list[str]]:
@@ -20,12 +19,12 @@ def _sizes(ds: ReidDataset, paths: list[str], limit: int) -> tuple[Counter, list
     step = max(1, len(paths) // limit) if limit else 1
     for p in paths[::step]:
         try:
-            data = ds.source.read(p)
-            with Image.open(io.BytesIO(data)) as im:
-                sizes[f"{im.height}x{im.width}"] += 1
-                modes = im.mode
-            if modes not in ("RGB",):
-                sizes[f"mode {modes}"] += 1
+            header = image_header(ds.source.read(p), p)
+            sizes[f"{header.height}x{header.width}"] += 1
+            if header.mode not in ("RGB",):
+                sizes[f"mode {header.mode}"] += 1
+            if header.frames > 1:
+                sizes[f"{header.format} of {header.frames} frames (the first is used)"] += 1
         except Exception as e:  # noqa: BLE001 - any unreadable image is a problem to report
             bad.append(f"{p}: unreadable ({type(e).__name__})")
     return sizes, bad
@@ -65,9 +64,15 @@ def _problems(ds: ReidDataset, stats: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def dataset_info(root: str | Path, layout: str = "auto", sample: int = 200) -> dict[str, Any]:
-    """Identities / images / cameras per split, image sizes (``sample`` per split), problems."""
+    """Identities / images / cameras per split, image sizes (``sample`` per split), problems;
+    a video dataset also gets its tracklets per split (images are then its frames)."""
     ds = load_dataset(root, layout)
+    tracklets = {s: len(t) for s, t in ds.splits.items()} if is_video(ds) else None
+    if is_video(ds):
+        ds = all_frames(ds)  # type: ignore[arg-type]
     stats = {s: split_stats(ds, s) for s in ds.splits}
+    for split, n in (tracklets or {}).items():
+        stats[split]["tracklets"] = n
     sizes: Counter = Counter()
     unreadable: list[str] = []
     for recs in ds.splits.values():
@@ -92,11 +97,14 @@ def dataset_info(root: str | Path, layout: str = "auto", sample: int = 200) -> d
 def format_info(info: dict[str, Any]) -> str:
     """The ``data info`` report as text."""
     lines = [f"{info['root']}: {info['name']} ({info['source']})"]
-    lines.append(f"{'split':<8} {'images':>8} {'ids':>6} {'cameras':>8} {'junk':>6} {'distr.':>7}")
+    video = any("tracklets" in s for s in info["splits"].values())
+    head = f"{'split':<8} {'images':>8} {'ids':>6} {'cameras':>8} {'junk':>6} {'distr.':>7}"
+    lines.append(head + (f" {'tracklets':>9}" if video else ""))
     for split, s in info["splits"].items():
         lines.append(
             f"{split:<8} {s['images']:>8} {s['identities']:>6} {s['cameras']:>8} "
             f"{s['junk']:>6} {s['distractors']:>7}"
+            + (f" {s.get('tracklets', 0):>9}" if video else "")
         )
     if info["classes"]:
         lines.append(f"classes: {info['classes']}")

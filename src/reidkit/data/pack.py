@@ -7,6 +7,7 @@ a JSON metadata entry, and a completion marker committed last. ``pack_dataset`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -18,7 +19,10 @@ from tqdm import tqdm
 from reidkit.data.build import detect_layout, load_dataset
 from reidkit.data.records import ReidDataset
 from reidkit.data.store import DONE_KEY, MANIFEST, META_KEY, dataset_meta, load_store
-from reidkit.utils.errors import DataError
+from reidkit.data.video_records import require_images
+from reidkit.utils.errors import DataError, DiskError
+from reidkit.utils.files import atomic_write_text
+from reidkit.utils.write_errors import write_guard
 
 
 def _unique_records(ds: ReidDataset) -> list[str]:
@@ -29,26 +33,17 @@ def _unique_records(ds: ReidDataset) -> list[str]:
     return list(seen)
 
 
-def pack_dataset(
-    root: str | Path,
-    out: str | Path,
-    layout: str = "auto",
-    progress: bool = True,
-    commit_every: int = 2000,
-) -> dict[str, Any]:
-    """Pack the dataset at ``root`` into the single LMDB file ``out`` (atomic)."""
-    out = Path(out)
-    ds = load_dataset(root, layout)
-    name = detect_layout(root) if layout == "auto" else layout
-    if name in ("lmdb", "manifest"):  # re-packing: keep the original layout's name
-        name = ds.name
-    keys = _unique_records(ds)
-    base = Path(ds.source.root)
-    total = base.stat().st_size if base.is_file() else sum(os.path.getsize(base / k) for k in keys)
-    partial = Path(f"{out}.partial")
-    partial.unlink(missing_ok=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    env = lmdb.open(str(partial), subdir=False, lock=False, map_size=int(total * 1.5) + (64 << 20))
+def _write_store(
+    partial: Path,
+    ds: ReidDataset,
+    keys: list[str],
+    name: str,
+    map_size: int,
+    progress: bool,
+    commit_every: int,
+) -> None:
+    """Write every image, the metadata and (last) the completion marker into ``partial``."""
+    env = lmdb.open(str(partial), subdir=False, lock=False, map_size=map_size)
     try:
         txn = env.begin(write=True)
         for n, key in enumerate(
@@ -65,7 +60,38 @@ def pack_dataset(
         env.sync(True)
     finally:
         env.close()
-    os.replace(partial, out)
+
+
+def pack_dataset(
+    root: str | Path,
+    out: str | Path,
+    layout: str = "auto",
+    progress: bool = True,
+    commit_every: int = 2000,
+) -> dict[str, Any]:
+    """Pack the dataset at ``root`` into the single LMDB file ``out`` (atomic)."""
+    out = Path(out)
+    ds = load_dataset(root, layout)
+    require_images(ds, "reidkit pack")
+    name = detect_layout(root) if layout == "auto" else layout
+    if name in ("lmdb", "manifest"):  # re-packing: keep the original layout's name
+        name = ds.name
+    keys = _unique_records(ds)
+    base = Path(ds.source.root)
+    total = base.stat().st_size if base.is_file() else sum(os.path.getsize(base / k) for k in keys)
+    partial = Path(f"{out}.partial")
+    try:
+        with write_guard(out):  # disk full, read-only, ...: one line, out unchanged
+            partial.unlink(missing_ok=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            _write_store(
+                partial, ds, keys, name, int(total * 1.5) + (64 << 20), progress, commit_every
+            )
+            os.replace(partial, out)
+    except DiskError:
+        with contextlib.suppress(OSError):  # a failed write frees its space (a kill leaves it)
+            partial.unlink(missing_ok=True)
+        raise
     return {
         "store": str(out),
         "layout": name,
@@ -90,10 +116,20 @@ def unpack_store(store: str | Path, out_dir: str | Path, progress: bool = True) 
             )
     if (out_dir / MANIFEST).exists():
         raise DataError(f"{out_dir}: already holds an unpacked dataset; choose an empty folder")
-    for key in tqdm(keys, desc=f"unpacking {len(keys)} images", disable=not progress, leave=False):
-        target = out_dir / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(ds.source.read(key))
-    meta = dataset_meta(ds, ds.name)
-    (out_dir / MANIFEST).write_text(json.dumps(meta), encoding="utf-8")
+    written: list[Path] = []
+    try:
+        with write_guard(out_dir):
+            for key in tqdm(
+                keys, desc=f"unpacking {len(keys)} images", disable=not progress, leave=False
+            ):
+                target = out_dir / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                written.append(target)
+                target.write_bytes(ds.source.read(key))
+            atomic_write_text(out_dir / MANIFEST, json.dumps(dataset_meta(ds, ds.name)))
+    except DiskError:
+        with contextlib.suppress(OSError):
+            for path in written:  # no half-written image stays behind
+                path.unlink(missing_ok=True)
+        raise
     return {"folder": str(out_dir), "images": len(keys)}

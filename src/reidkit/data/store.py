@@ -25,6 +25,7 @@ META_KEY = b"__reidkit_meta__"
 DONE_KEY = b"__reidkit_complete__"
 FORMAT_VERSION = 1
 MANIFEST = "reidkit_dataset.json"
+HEADER_PAGE = 4096  # LMDB writes two meta pages of the OS page size first
 
 
 _ENVS: dict[tuple[int, int, int, str], lmdb.Environment] = {}
@@ -69,6 +70,11 @@ def _shared_env(path: str) -> lmdb.Environment:
                 max_readers=512,
             )
         except lmdb.Error as e:
+            if st.st_size < 2 * HEADER_PAGE:  # LMDB's two meta pages were never written
+                raise StoreOpenError(
+                    f"{path}: incomplete reidkit store ({st.st_size} bytes, shorter than an "
+                    "LMDB header: packing was interrupted?); pack it again"
+                ) from None
             raise StoreOpenError(f"{path}: cannot open LMDB store ({e})") from None
         _check_size(env, path, st.st_size)
         _ENVS[key] = env

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from reidkit.data.images import read_rgb
 from reidkit.data.layouts.market import parse_market_name
 from reidkit.utils.errors import DataError
 
@@ -76,8 +77,8 @@ def plant_problems(root: str | Path) -> dict[str, list[str]]:
     planted["identical_leak"] = [rel(src), rel(gallery / src.name)]
 
     src = by_id[blurred][0]
-    with Image.open(src) as im:
-        small = im.convert("RGB").resize((round(im.width * 0.9), round(im.height * 0.9)))
+    im = Image.fromarray(read_rgb(src))
+    small = im.resize((round(im.width * 0.9), round(im.height * 0.9)))
     buf = io.BytesIO()
     small.save(buf, format="JPEG", quality=60)
     (gallery / src.name).write_bytes(buf.getvalue())

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -49,8 +48,9 @@ from reidkit.deploy.quantize import calibration_batches, quantize_ir, quantize_o
 from reidkit.evaluation.thresholds import ThresholdTable
 from reidkit.utils.choices import EXPORT_FORMATS, PRECISIONS
 from reidkit.utils.errors import ExportError
-from reidkit.utils.files import remove_stale_temp_files
+from reidkit.utils.files import remove_stale_temp_files, temp_folder, undo_new_folders
 from reidkit.utils.logging import get_logger
+from reidkit.utils.write_errors import write_guard
 
 DEFAULT_MAX_DROP = {"fp32": 0.2, "fp16": 0.2, "int8": 1.0}
 
@@ -278,7 +278,7 @@ def export_artefact(
     out = Path(out)
     if out.suffix.lower() != (".onnx" if spec.format == "onnx" else ".xml"):
         want = ".onnx" if spec.format == "onnx" else ".xml"
-        raise ExportError(f"{out}: a {spec.format} export must be written to a {want} file")
+        raise ExportError(f"{out}: an {spec.format} export must be written to a {want} file")
     model = copy.deepcopy(model).float().eval()
     info = _base_info(
         model,
@@ -297,33 +297,33 @@ def export_artefact(
         "calib": list(calib_images or []),
         "data": data,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out.parent)  # work folders of killed exports
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent)
-    )
-    try:
-        build = _onnx_artefact if spec.format == "onnx" else _openvino_artefact
-        path, parity, info = build(model, tmp, info, spec, ctx)
-        exported = Embedder.load(path, threads=spec.threads)
-        reference = Embedder.from_model(
-            model,
-            img_h,
-            img_w,
-            distance=distance,
-            l2norm=spec.l2norm,
-            mean=mean,
-            std=std,
-            pixel_range=pixel_range,
-        )
-        accuracy, table = _check_and_calibrate(reference, exported, spec, data, pairs, verbose)
-        table = table or fallback_calibration
-        if table is not None:
-            store_in_file(path, table)
-            info = replace(info, calibration=table)
-        _move_into_place(path, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with undo_new_folders(out.parent):
+        tmp = temp_folder(out)  # DiskError when out's folder is read-only, full ...
+        remove_stale_temp_files(out.parent)  # work folders of killed exports
+        try:
+            build = _onnx_artefact if spec.format == "onnx" else _openvino_artefact
+            with write_guard(out, tmp):  # torch / onnx / OpenVINO write failures: one line
+                path, parity, info = build(model, tmp, info, spec, ctx)
+            exported = Embedder.load(path, threads=spec.threads)
+            reference = Embedder.from_model(
+                model,
+                img_h,
+                img_w,
+                distance=distance,
+                l2norm=spec.l2norm,
+                mean=mean,
+                std=std,
+                pixel_range=pixel_range,
+            )
+            accuracy, table = _check_and_calibrate(reference, exported, spec, data, pairs, verbose)
+            table = table or fallback_calibration
+            with write_guard(out, tmp):
+                if table is not None:
+                    store_in_file(path, table)
+                    info = replace(info, calibration=table)
+                _move_into_place(path, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return ArtefactReport(out, info, parity, accuracy, table, time.perf_counter() - start)
 
 

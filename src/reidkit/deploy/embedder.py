@@ -3,6 +3,7 @@ one API.
 
     emb = Embedder.load("runs/demo/model.onnx", threads=4)    # .onnx, .xml (OpenVINO) or a run
     feats = emb.embed(["a.jpg", pil_image, hwc_uint8_array])   # (3, D) float32
+    track = emb.embed_tracklet(crops_of_one_person, pool="avg")     # (D,) L2-normalised
     out = emb.embed_frames([frame_a, frame_b], [boxes_a, boxes_b])   # detector boxes per frame
     emb.same_identity(out.embeddings[0][0], out.embeddings[1][2], fpr=1e-3)
 
@@ -280,6 +281,19 @@ class Embedder:
                 stacked = np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))
             out[idx] = self._checked(self._run(stacked), len(idx))
         return out
+
+    def embed_tracklet(self, images: Images, pool: str = "avg") -> np.ndarray:
+        """One L2-normalised embedding ``(D,)`` of a tracklet (the crops of one person): each
+        image embedded on its own (exports are single-frame, on every backend), the embeddings
+        pooled ``avg`` (mean) or ``max`` (element-wise) as ``reidkit eval --tracklets`` pools
+        them, the result L2-normalised (for cosine comparison or ``same_identity``)."""
+        if pool not in ("avg", "max"):
+            raise DataError(f"embed_tracklet: pool = {pool!r} is not valid (valid: avg, max)")
+        feats = self.embed(images)
+        if len(feats) == 0:
+            raise DataError("embed_tracklet: the tracklet has no images")
+        pooled = feats.mean(0) if pool == "avg" else feats.max(0)
+        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
 
     def embed_frames(
         self,

@@ -93,7 +93,7 @@ def load_features(path: Union[str, Path]) -> Features:
             pids = data.get("pids")
             camids = data.get("camids")
             meta = json.loads(str(data["meta"])) if "meta" in data else {}
-    except (OSError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as e:
         raise DataError(f"{path}: not a readable features file ({type(e).__name__})") from None
     if feats.ndim != 2 or not np.issubdtype(feats.dtype, np.floating):
         raise DataError(f"{path}: 'feats' has shape {feats.shape} {feats.dtype}; expected (N, D)")

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Union
+from zipfile import BadZipFile
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ from reidkit.deploy.features_io import Features, open_npz
 from reidkit.evaluation.metrics import pairwise_distance
 from reidkit.utils.choices import INDEX_KINDS
 from reidkit.utils.errors import DataError
+from reidkit.utils.files import temp_folder
+from reidkit.utils.write_errors import write_guard
 
 INDEX_FORMAT = 1
 _BLOCK = 1 << 24  # distances per exact-search block (64 MB of float32)
@@ -249,23 +251,27 @@ class GalleryIndex:
         path = Path(path)
         if path.exists() and not (path / "index.json").is_file():
             raise DataError(f"{path}: exists and is not a reidkit index folder; choose another")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp = temp_folder(path)  # DiskError when the folder is read-only, full ...
         try:
-            (tmp / "index.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
-            ids = self.identities()
-            meta: dict[str, np.ndarray] = {"paths": np.asarray(self.paths, dtype=np.str_)}
-            if ids is not None:
-                meta["pids"], meta["camids"] = ids
-            np.savez(tmp / "meta.npz", **meta)
-            if self.kind == "exact":
-                np.save(tmp / "feats.npy", self.gallery_features())
-            else:
-                _faiss().write_index(self._faiss, str(tmp / "index.faiss"))
-            _swap_dir(tmp, path)
+            with write_guard(path):
+                self._write(tmp)
+                _swap_dir(tmp, path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return path
+
+    def _write(self, tmp: Path) -> None:
+        """Write the index files into the empty folder ``tmp``."""
+        (tmp / "index.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+        ids = self.identities()
+        meta: dict[str, np.ndarray] = {"paths": np.asarray(self.paths, dtype=np.str_)}
+        if ids is not None:
+            meta["pids"], meta["camids"] = ids
+        np.savez(tmp / "meta.npz", **meta)
+        if self.kind == "exact":
+            np.save(tmp / "feats.npy", self.gallery_features())
+        else:
+            _faiss().write_index(self._faiss, str(tmp / "index.faiss"))
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> GalleryIndex:
@@ -292,14 +298,37 @@ class GalleryIndex:
                 index._feats = [np.load(path / "feats.npy", allow_pickle=False)]
             else:
                 index._faiss = _faiss().read_index(str(path / "index.faiss"))
+            _check_loaded(index, path)
         except DataError:
             raise
-        except (OSError, KeyError, ValueError, RuntimeError) as e:
+        except (OSError, EOFError, KeyError, TypeError, ValueError, RuntimeError, BadZipFile) as e:
             raise DataError(
                 f"{path}: not a readable reidkit index ({type(e).__name__}); build one with "
                 "`reidkit search build FEATS --index DIR`"
             ) from None
         return index
+
+
+def _check_loaded(index: GalleryIndex, path: Path) -> None:
+    """The files of an index folder agree: one gallery row per path, of the index's width."""
+    rows = int(getattr(index._faiss, "ntotal", 0))
+    if index.kind == "exact":
+        feats = index._feats[0]
+        if (
+            feats.ndim != 2
+            or feats.shape[1] != index.dim
+            or not np.issubdtype(feats.dtype, np.floating)
+        ):
+            raise DataError(
+                f"{path}: feats.npy has shape {feats.shape} {feats.dtype}, the index says "
+                f"(N, {index.dim}) floats; rebuild it with `reidkit search build`"
+            )
+        rows = feats.shape[0]
+    if rows != len(index.paths) or (index.pids is not None and len(index.pids[0]) != rows):
+        raise DataError(
+            f"{path}: {rows} gallery rows but {len(index.paths)} paths in meta.npz (a damaged "
+            "index); rebuild it with `reidkit search build`"
+        )
 
 
 def _default_m(dim: int) -> int:

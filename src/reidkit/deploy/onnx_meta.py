@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-from google.protobuf.message import DecodeError
 
 from reidkit import __version__
+from reidkit.deploy.onnx_external import open_onnx_proto
 from reidkit.deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from reidkit.evaluation.thresholds import ThresholdTable
 from reidkit.utils.choices import DISTANCES, INPUT_FORMATS, PRECISIONS
@@ -167,14 +167,10 @@ def config_hash(config: dict[str, Any] | None) -> str:
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
-    """Read an ONNX file; ``ExportError`` for a missing, empty or corrupt file."""
+    """Read an ONNX file; ``ExportError`` for a missing, empty or corrupt file, or one whose
+    external data lies outside its folder (``onnx_external``)."""
     path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"{path}: ONNX file not found")
-    try:
-        model = onnx.load(str(path))
-    except (DecodeError, OSError, ValueError, RuntimeError) as e:
-        raise ExportError(f"{path}: not a valid ONNX file ({type(e).__name__})") from None
+    model = open_onnx_proto(path)  # external data outside the model's folder is refused
     if not model.graph.node or not model.graph.input or not model.graph.output:
         raise ExportError(f"{path}: not a valid ONNX file (empty graph)")
     return model

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -30,6 +31,8 @@ import torch
 from reidkit.deploy.onnx_meta import OnnxModelInfo, check_io_dims
 from reidkit.deploy.preprocess import ExportWrapper
 from reidkit.utils.errors import ExportError, first_line
+from reidkit.utils.files import temp_folder
+from reidkit.utils.write_errors import write_guard
 
 RT_NAMESPACE = "reidkit"
 INSTALL_HINT = "pip install 'reidkit[openvino]'"
@@ -169,13 +172,13 @@ def update_openvino_metadata(path: Union[str, Path], updates: dict[str, str]) ->
     path = Path(path)
     model, _ = read_ir(path)
     set_rt_metadata(model, updates)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.xml")
+    work = temp_folder(path)  # removed after a kill by remove_stale_temp_files
     try:
-        save_ir(model, tmp, fp16=False)  # weights keep their stored precision
-        move_ir(tmp, path)
+        with write_guard(path):  # disk full, read-only ...: one line, the IR unchanged
+            save_ir(model, work / path.name, fp16=False)  # weights keep their precision
+            move_ir(work / path.name, path)
     finally:
-        for f in (tmp, tmp.with_suffix(".bin")):
-            f.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def compile_ir(

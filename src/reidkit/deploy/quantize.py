@@ -31,6 +31,7 @@ from reidkit.deploy.onnx_meta import OnnxModelInfo
 from reidkit.deploy.openvino_ir import require_nncf
 from reidkit.deploy.preprocess import preprocess_images
 from reidkit.utils.errors import ExportError, first_line
+from reidkit.utils.write_errors import disk_error
 
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
 
@@ -150,6 +151,9 @@ def quantize_onnx(src: Path, dst: Path, batches: Sequence[np.ndarray], input_nam
     except ExportError:
         raise
     except Exception as e:  # onnxruntime raises many types
+        mapped = disk_error(dst, e)  # it writes files: a full disk is not a quantizer bug
+        if mapped is not None:
+            raise mapped from e
         first = first_line(e, 300)
         msg = f"onnxruntime INT8 quantization failed: {type(e).__name__}: {first}"
         raise ExportError(msg) from None

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from reidkit.deploy.onnx_external import open_onnx_proto
 from reidkit.utils.errors import ExportError, first_line
 
 PROVIDER_ALIASES = {
@@ -50,8 +51,7 @@ def create_session(
     import onnxruntime as ort
 
     path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"{path}: ONNX file not found")
+    open_onnx_proto(path, load_data=False)  # refuses external data outside its folder
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads is not None:

@@ -10,8 +10,13 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from reidkit.utils.files import atomic_write_text
+from reidkit.utils.errors import DiskError
+from reidkit.utils.files import atomic_path, atomic_write_text
 from reidkit.utils.logging import get_logger
+from reidkit.utils.write_errors import write_guard
+
+EVENTS = "events.out.tfevents.*"  # TensorBoard's file, as named in error lines
+TB_KEPT = "the TensorBoard events stop there; checkpoints are untouched"
 
 
 class RunLog:
@@ -34,20 +39,27 @@ class RunLog:
         return self._writer
 
     def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
-        """Log ``prefix/key`` scalars at ``step``."""
-        if self.writer is None:
-            return
-        for key, value in values.items():
-            self.writer.add_scalar(f"{prefix}/{key}", float(value), step)
+        """Log ``prefix/key`` scalars at ``step`` (``DiskError`` when the events file cannot
+        be written: TensorBoard's writer thread raises on the next call)."""
+        with write_guard(self.run_dir / EVENTS, kept=TB_KEPT):
+            writer = self.writer  # created on first use: a read-only folder fails here
+            for key, value in values.items() if writer is not None else ():
+                writer.add_scalar(f"{prefix}/{key}", float(value), step)
 
     def epoch_record(self, record: dict[str, Any]) -> None:
-        """Append one epoch's record to metrics.jsonl (flushed at once)."""
+        """Add one epoch's record to metrics.jsonl: the file is rewritten atomically (one
+        line per epoch: small), so a full disk leaves the previous file whole."""
         if not self.enabled:
             return
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        old = self.metrics_path.read_bytes() if self.metrics_path.is_file() else b""
+        if old and not old.endswith(b"\n"):
+            old += b"\n"  # a line cut short by a kill stays its own (skipped) line
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with atomic_path(self.metrics_path) as tmp:
+            tmp.write_bytes(old + line.encode("utf-8"))
         if self._writer is not None:
-            self._writer.flush()
+            with write_guard(self.run_dir / EVENTS, kept=TB_KEPT):
+                self._writer.flush()
 
     def epoch(
         self,
@@ -77,22 +89,54 @@ class RunLog:
         """Drop records of epochs after ``epoch`` (work a resumed run is about to redo)."""
         if not self.metrics_path.is_file():
             return
-        keep = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                if json.loads(line)["epoch"] <= epoch:
-                    keep.append(line)
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a line cut short by a kill
-        text = "".join(f"{line}\n" for line in keep)
+        keep = [r for r in read_records(self.metrics_path) if r["epoch"] <= epoch]
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep)
         atomic_write_text(self.metrics_path, text)
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer."""
+        """Flush and close the TensorBoard writer. It runs after the checkpoints are written
+        (or while an error stops the run), so a failure to flush is a warning, not an error."""
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                with write_guard(self.run_dir / EVENTS, kept=TB_KEPT):
+                    writer.close()
+            except DiskError as e:
+                self.log.warning(f"warning: TensorBoard events: {e}")
         self._closed = True
+
+
+def _numbers(values: Any) -> dict[str, float]:
+    """The numeric entries of a record's ``train`` / ``eval`` part (others dropped)."""
+    if not isinstance(values, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in values.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The epoch records of a ``metrics.jsonl``, for every reader (``runs``, ``report``,
+    resume): lines a kill cut short or damage made unreadable (not UTF-8, not JSON, not an
+    object, no positive integer ``epoch``) are skipped, and non-numeric values inside
+    ``train`` / ``eval`` dropped, so a damaged file never stops the command reading it."""
+    records = []
+    if not path.is_file():
+        return records
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        epoch = rec.get("epoch") if isinstance(rec, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            continue
+        rec.update(train=_numbers(rec.get("train")), eval=_numbers(rec.get("eval")))
+        rec["best"] = rec.get("best") is True
+        records.append(rec)
+    return records
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

@@ -6,19 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reidkit.engine.runlog import summary_table
+from reidkit.engine.runlog import read_records, summary_table
 from reidkit.utils.errors import ReidkitError, first_line
-
-
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    records = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill; the rest is still useful
-    return records
 
 
 def list_runs(working_dir: str | Path) -> list[dict[str, Any]]:
@@ -37,23 +26,26 @@ def list_runs(working_dir: str | Path) -> list[dict[str, Any]]:
         except (OSError, ValueError) as e:  # one damaged run must not hide the others
             runs.append({"run": name, "problem": f"unreadable config.json ({first_line(e)})"})
             continue
-        records = _read_records(run / "metrics.jsonl")
-        ev = cfg.get("evaluation_params", {})
-        metric = ev.get("metric") or (
-            "top1" if ev.get("type") == "classification_evaluate" else "mAP"
-        )
-        best = [r for r in records if r.get("best") and r.get("eval")]
-        runs.append(
-            {
-                "run": name,
-                "epochs": f"{records[-1]['epoch'] if records else 0}/{cfg.get('epoch')}",
-                "backbone": cfg.get("model_params", {}).get("backbone", "?"),
-                "metric": metric,
-                "best": best[-1]["eval"].get(metric) if best else None,
-                "best_epoch": best[-1]["epoch"] if best else None,
-            }
-        )
+        records = read_records(run / "metrics.jsonl")
+        try:
+            runs.append({"run": name, **_summary(cfg, records)})
+        except (AttributeError, TypeError, ValueError) as e:  # a config.json with odd values
+            runs.append({"run": name, "problem": f"unreadable config.json ({first_line(e)})"})
     return runs
+
+
+def _summary(cfg: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Epochs done, backbone, best metric and its epoch of one run."""
+    ev = cfg.get("evaluation_params") or {}
+    metric = ev.get("metric") or ("top1" if ev.get("type") == "classification_evaluate" else "mAP")
+    best = [r for r in records if r["best"] and r["eval"]]
+    return {
+        "epochs": f"{records[-1]['epoch'] if records else 0}/{cfg.get('epoch')}",
+        "backbone": str((cfg.get("model_params") or {}).get("backbone", "?")),
+        "metric": str(metric),
+        "best": best[-1]["eval"].get(metric) if best else None,
+        "best_epoch": best[-1]["epoch"] if best else None,
+    }
 
 
 def runs_table(runs: list[dict[str, Any]]) -> str:

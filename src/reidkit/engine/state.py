@@ -44,3 +44,28 @@ class TrainState:
     last_metrics: dict[str, float] = field(default_factory=dict)
     step_in_epoch: int = 0  # batches of the current epoch already trained (mid-epoch saves)
     epoch_sums: dict[str, float] = field(default_factory=dict)
+
+
+def stopped_text(
+    run_dir: Path,
+    epoch: int,
+    step: tuple[int, int] | None = None,
+    after: bool = False,
+    why: BaseException | None = None,
+) -> str:
+    """The one line of a run stopped by SIGTERM: where it stopped and how to go on.
+
+    ``epoch`` (1-based) was in progress, stopped and checkpointed at ``step = (done, of)``, or
+    finished and checkpointed (``after``); ``why``: the ``Terminated`` caught by ``fit``,
+    kept when it already says where (else the stop came outside a safe point)."""
+    if why is not None and str(why) != "stopped by SIGTERM":
+        return str(why)
+    last = run_dir / "last.pth"
+    if step is not None:
+        where = f"at step {step[0]} of {step[1]} in epoch {epoch}"
+    else:
+        where = f"after epoch {epoch}" if after else f"during epoch {epoch}"
+    if not last.exists():
+        return f"{run_dir}: stopped by SIGTERM {where}; no checkpoint was written yet"
+    kept = "the last checkpoint is" if why is not None else "checkpointed in"
+    return f"{run_dir}: stopped by SIGTERM {where}; {kept} {last}: continue with --resume"

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from reidkit.evaluation.features import inference_layout
+
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 RECOMPILED = (
@@ -91,7 +93,7 @@ class ForwardLoss:
         self, images: torch.Tensor, pids: torch.Tensor
     ) -> tuple[torch.Tensor, Terms, torch.Tensor]:
         if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+            images = inference_layout(images)  # NHWC; clips (B, T, C, H, W) frame by frame
         with self._autocast():
             outputs = self.net(images, pids)
             total, terms = self.loss(outputs, pids)

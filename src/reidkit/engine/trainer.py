@@ -22,12 +22,13 @@ from reidkit.engine.callbacks import Callback
 from reidkit.engine.resume import check_resume_compatible
 from reidkit.engine.rng import rng_state, set_rng_state
 from reidkit.engine.runlog import RunLog, Timer, summary_rows, summary_table
-from reidkit.engine.state import TrainingError, TrainSettings, TrainState
+from reidkit.engine.state import TrainingError, TrainSettings, TrainState, stopped_text
 from reidkit.engine.step import RECOMPILED, ForwardLoss, graph_compilations
 from reidkit.models.checkpoint import load_checkpoint, save_checkpoint
 from reidkit.utils.distributed import barrier
 from reidkit.utils.errors import CheckpointError, ReidkitError, first_line
 from reidkit.utils.logging import get_logger
+from reidkit.utils.stopping import Terminated, clear_stop_request, deferred_stop, stop_requested
 
 __all__ = ["Evaluate", "Trainer", "TrainingError", "TrainSettings", "TrainState"]
 
@@ -73,6 +74,7 @@ class Trainer:
         self.state = TrainState()
         self.log = get_logger()
         self._resume_rng: dict[str, Any] | None = None
+        self.running_epoch = 0  # the epoch being trained / evaluated / saved (1-based)
         self._log_histograms = False
         self._window_start = 0  # first iteration whose loss is not yet read from the device
         self.forward_loss = ForwardLoss(
@@ -124,9 +126,10 @@ class Trainer:
         if not self.main:
             return
         state = self.state_dict()
-        if best:
-            save_checkpoint(state, self.run_dir / "best.pth")
-        save_checkpoint(state, self.run_dir / "last.pth")
+        with deferred_stop():  # a SIGTERM meanwhile stops after the write
+            if best:
+                save_checkpoint(state, self.run_dir / "best.pth")
+            save_checkpoint(state, self.run_dir / "last.pth")
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint (``"auto"``: the run folder's last.pth, if any)."""
@@ -172,12 +175,10 @@ class Trainer:
     def train_step(
         self, images: torch.Tensor, pids: torch.Tensor, check: bool = True
     ) -> dict[str, torch.Tensor]:
-        """One optimiser step; returns the detached loss terms (still on the device).
-
-        Nothing in it reads a value back from the device (``tests/engine/test_step_sync.py``):
-        ``check`` does (it stops on a non-finite loss before the update), so the epoch loop
-        passes False and checks the sums of the loss it reads once per logging interval.
-        """
+        """One optimiser step; returns the detached loss terms (still on the device). Nothing
+        in it reads a value back from the device (``tests/engine/test_step_sync.py``): ``check``
+        does (it stops on a non-finite loss before the update), so the epoch loop passes False
+        and checks the sums of the loss it reads once per logging interval."""
         with record_function("reidkit.forward_loss"):
             total, values, feature = self.forward_loss(images, pids)
         if check:
@@ -230,6 +231,7 @@ class Trainer:
     def train_epoch(self) -> dict[str, float]:
         """Train (the rest of) one epoch; returns mean loss terms, lr and images/s."""
         s, n = self.state, len(self.loader)
+        self.running_epoch = s.epoch + 1  # what a stop reports, until its checkpoint is written
         self.model.train()
         self.loader.set_epoch(s.epoch)
         for cb in self.callbacks:
@@ -245,21 +247,25 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
-        for step, batch in self._batches():
-            log_step = step % self.settings.log_every == 0 or step + 1 == n
-            self._log_histograms = self.main and log_step
-            terms = self.train_step(batch.images, batch.pids, check=False)
-            n_images += batch.images.shape[0]
-            for k, v in terms.items():
-                pending[k] = pending[k] + v if k in pending else v
-            s.step_in_epoch = step + 1
-            every = self.settings.checkpoint_every_iters
-            saving = every and s.iteration % every == 0 and s.step_in_epoch < n
-            if log_step or saving:  # one device sync: fold the pending sums into floats
-                self._log_step(pending, terms, bar)
-            if saving:
-                self.save()
-            bar.update(1)
+        with deferred_stop():  # a SIGTERM stops after the step, checkpointed (utils.stopping)
+            for step, batch in self._batches():
+                log_step = step % self.settings.log_every == 0 or step + 1 == n
+                self._log_histograms = self.main and log_step
+                terms = self.train_step(batch.images, batch.pids, check=False)
+                n_images += batch.images.shape[:-3].numel()  # frames of clips too
+                for k, v in terms.items():
+                    pending[k] = pending[k] + v if k in pending else v
+                s.step_in_epoch = step + 1
+                every = self.settings.checkpoint_every_iters
+                stop = stop_requested() and s.step_in_epoch < n  # else stop after the epoch
+                saving = stop or (every and s.iteration % every == 0 and s.step_in_epoch < n)
+                if log_step or saving:  # one device sync: fold the pending sums into floats
+                    self._log_step(pending, terms, bar)
+                if saving:
+                    self.save()
+                if stop:
+                    raise Terminated(stopped_text(self.run_dir, s.epoch + 1, (s.step_in_epoch, n)))
+                bar.update(1)
         bar.close()
         self._fold(pending)
         self._resume_rng = None
@@ -363,12 +369,17 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs; returns a summary dict."""
         timer = Timer()
+        clear_stop_request()  # a SIGTERM of an earlier fit in this process is not for this one
         for cb in self.callbacks:
             cb.on_fit_start(self)
         try:
             while self.state.epoch < self.settings.epochs:
                 stats = self.train_epoch()
                 self._after_epoch(stats)
+                if stop_requested() and self.state.epoch < self.settings.epochs:
+                    raise Terminated(stopped_text(self.run_dir, self.state.epoch, after=True))
+        except Terminated as e:  # at a step (checkpointed) or at once: say how to continue
+            raise Terminated(stopped_text(self.run_dir, self.running_epoch, why=e)) from None
         finally:
             self.runlog.close()
         summary = {

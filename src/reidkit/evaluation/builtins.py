@@ -1,4 +1,5 @@
-"""Built-in evaluators: ``market_evaluate`` (ReID retrieval) and ``classification_evaluate``.
+"""Built-in evaluators: ``market_evaluate`` (ReID retrieval), ``video_evaluate`` (tracklets,
+``evaluation/video.py``) and ``classification_evaluate``.
 
 Both follow the evaluator contract ``run_eval(config, model, *, dataset, device, writer=None,
 epoch=None) -> dict[str, float]``. The data package is imported inside the functions.
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from reidkit.data import build_test_loader
+from reidkit.data.video_records import is_video, tracklets_from_images
 from reidkit.evaluation.features import embed_batch, extract_features, map_loader
 from reidkit.evaluation.metrics import evaluate_reid
 from reidkit.evaluation.report import (
@@ -24,6 +26,7 @@ from reidkit.evaluation.report import (
 )
 from reidkit.evaluation.rerank import KReciprocalDistance
 from reidkit.evaluation.rerank import query_expansion as query_expansion_fn
+from reidkit.evaluation.video import tracklet_features
 from reidkit.utils.errors import DataError
 
 
@@ -42,8 +45,11 @@ def market_evaluate(
 ) -> dict[str, float]:
     """Rank-k, mAP and mINP of ``dataset.query`` against ``dataset.gallery`` (Market protocol).
 
-    Uses ``config.evaluation_params`` (ranks, distance) and ``config.data.flip_test``.
+    Uses ``config.evaluation_params`` (ranks, distance) and ``config.data.flip_test``. A
+    video dataset is scored tracklet by tracklet (``video_evaluate``).
     """
+    if is_video(dataset):
+        return video_evaluate(config, model, dataset=dataset, device=device)
     if not dataset.query or not dataset.gallery:
         raise DataError(
             f"market_evaluate: dataset {dataset.name!r} has {len(dataset.query)} query and "
@@ -76,6 +82,48 @@ def market_evaluate(
         ids = (q_pids, g_pids, q_camids, g_camids)
         log_ranked_lists(writer, dataset.source, records, qf, gf, ids, ev, epoch)
     return metrics
+
+
+def video_evaluate(
+    config: Any,
+    model: nn.Module,
+    *,
+    dataset: Any,
+    device: torch.device | str,
+    writer: Any = None,
+    epoch: int | None = None,
+) -> dict[str, float]:
+    """Rank-k, mAP and mINP of query tracklets against gallery tracklets (Market protocol).
+
+    Uses ``config.video`` (seq_len, test_sampling, pool), ``config.evaluation_params`` and
+    ``config.data.flip_test``. An image dataset is grouped into tracklets first.
+    """
+    ds = dataset if is_video(dataset) else tracklets_from_images(dataset)
+    if not ds.query or not ds.gallery:
+        raise DataError(
+            f"video_evaluate: dataset {ds.name!r} has {len(ds.query)} query and "
+            f"{len(ds.gallery)} gallery tracklets; both must be non-empty"
+        )
+    device = torch.device(device)
+    v, ev = config.video, config.evaluation_params
+    make = lambda recs: build_test_loader(config, recs, ds.source, device)  # noqa: E731
+    options = dict(
+        seq_len=v.seq_len, sampling=v.test_sampling, pool=v.pool, flip=config.data.flip_test
+    )
+    q = tracklet_features(model, ds.query, make, device, **options)
+    g = tracklet_features(model, ds.gallery, make, device, **options)
+    return evaluate_features(
+        q.feats,
+        g.feats,
+        q.pids,
+        g.pids,
+        q.camids,
+        g.camids,
+        ranks=ev.ranks,
+        distance=ev.distance,
+        rerank=ev.rerank,
+        query_expansion=ev.query_expansion,
+    )
 
 
 def log_ranked_lists(

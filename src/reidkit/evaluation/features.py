@@ -39,8 +39,13 @@ def inference_layout(images: torch.Tensor) -> torch.Tensor:
 
     Measured on the 2-core CPU (eval mode, the input converted, the weights left as they are):
     OSNet x1.0 2-3x faster, ResNet-18/50 the same or faster; on CUDA GPUs convolutions run NHWC
-    on tensor cores. Only 4-D batches are converted.
+    on tensor cores. A clip batch ``(B, T, C, H, W)`` gets its frames in NHWC (the model
+    flattens it to ``(B*T, C, H, W)``, a view that keeps that layout); other shapes pass as
+    they are.
     """
+    if images.dim() == 5:
+        frames = images.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+        return frames.unflatten(0, images.shape[:2])
     if images.dim() != 4:
         return images
     return images.contiguous(memory_format=torch.channels_last)

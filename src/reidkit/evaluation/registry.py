@@ -3,7 +3,8 @@
 An evaluator is a function ``run_eval(config, model, *, dataset, device, writer=None,
 epoch=None) -> dict[str, float]``. ``get_evaluator`` resolves a name to one of:
 
-1. a built-in (``market_evaluate``, ``classification_evaluate``, ``verification_evaluate``);
+1. a built-in (``market_evaluate``, ``classification_evaluate``, ``verification_evaluate``,
+   ``video_evaluate``: tracklets; ``market_evaluate`` on a video dataset runs it too);
 2. a file ``evaluate/<name>.py`` exposing ``run_eval`` (the seed's rule), looked up in the
    current directory, then in each of ``evaluation_params.search_dirs`` (a search dir may be
    the folder that contains ``evaluate/`` or the ``evaluate/`` folder itself);
@@ -33,12 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reidkit.evaluation.builtins import classification_evaluate, market_evaluate
+from reidkit.evaluation.builtins import classification_evaluate, market_evaluate, video_evaluate
 from reidkit.evaluation.verification import FPR_TARGETS, verification_evaluate
 from reidkit.utils.errors import ConfigError, ReidkitError, one_line
 
 BUILTINS: dict[str, tuple[Callable[..., Any], str]] = {  # name -> (function, default metric)
-    "market_evaluate": (market_evaluate, "mAP"),
+    "market_evaluate": (market_evaluate, "mAP"),  # tracklet by tracklet on video data
+    "video_evaluate": (video_evaluate, "mAP"),
     "classification_evaluate": (classification_evaluate, "top1"),
     "verification_evaluate": (verification_evaluate, "accuracy"),
 }
@@ -168,7 +170,7 @@ def get_evaluator(name: str, search_dirs: Sequence[str | Path] = ()) -> Evaluato
 
 def builtin_metric_names(name: str, ranks: Sequence[int]) -> tuple[set[str], tuple[str, ...]]:
     """What a built-in evaluator returns: exact metric names and name prefixes (``acc/``)."""
-    if name == "market_evaluate":
+    if name in ("market_evaluate", "video_evaluate"):
         names = {f"rank{k}" for k in ranks} | {"mAP", "mINP", "num_queries", "num_valid_queries"}
         return names, ()
     if name == "classification_evaluate":

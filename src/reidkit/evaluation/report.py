@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 from reidkit.data.images import decode_rgb
 from reidkit.evaluation.ranking import GalleryDistance, GalleryIndex, market_stats, match_ranks
 from reidkit.utils.errors import DataError
+from reidkit.utils.files import atomic_path
 
 THUMB_H, THUMB_W, BORDER, GAP, LABEL_W, TEXT_H = 96, 48, 3, 4, 64, 14
 GREEN, RED, BLUE, GREY = (30, 170, 60), (210, 40, 40), (40, 90, 220), (245, 245, 245)
@@ -135,5 +136,6 @@ def write_report(out_dir: str | Path, image: Image.Image) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = out / "ranked_lists.png"
-    image.save(png)
+    with atomic_path(png) as tmp:
+        image.save(tmp, format="PNG")
     return png

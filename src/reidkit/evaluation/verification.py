@@ -29,6 +29,7 @@ from reidkit.data.sources import FolderSource
 from reidkit.evaluation.features import extract_features
 from reidkit.evaluation.report import image_to_tensor
 from reidkit.utils.errors import DataError
+from reidkit.utils.files import atomic_path
 from reidkit.utils.logging import get_logger
 
 TRUE_LABELS = {"1", "true", "same", "yes", "match"}
@@ -198,8 +199,8 @@ def draw_roc(
         d.text((xy(t, 0)[0] - 6, size - m + 2), f"{t:g}", fill=(0, 0, 0))
         d.text((m - 22, xy(0, t)[1] - 6), f"{t:g}", fill=(0, 0, 0))
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        img.save(path)
+        with atomic_path(path) as tmp:
+            img.save(tmp, format="PNG")
     return img
 
 

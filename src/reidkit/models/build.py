@@ -37,6 +37,7 @@ def build_model(cfg: Config, num_classes: int) -> ReidModel:
         neck_bias=mp.neck_bias,
         neck_relu=mp.neck_relu,
         classifier_bias=mp.classifier_bias,
+        temporal=cfg.video.temporal,
     )
     check_layer_names(model, mp.freeze_layers)
     return model

@@ -12,6 +12,7 @@ eval, export, extract and the ``Embedder`` all go through it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,23 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
         torch.save(state, tmp)
 
 
+def unreadable_reason(error: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in a few words (torch's own
+    message is a paragraph about a changed default)."""
+    text = str(error)
+    if "Weights only load failed" in text:
+        named = re.search(r"GLOBAL ([\w.]+)", text)
+        if named:
+            return (
+                f"it names {named.group(1)}: a pickle that would run code, never loaded "
+                "(checkpoints load with weights_only=True)"
+            )
+        return "not a torch file, or it holds objects other than tensors and plain values"
+    if "central directory" in text or isinstance(error, EOFError):
+        return "empty, truncated or not a torch file"
+    return first_line(error)
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; one-line error when it is not one."""
     path = Path(path)
@@ -44,7 +62,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for truncated / foreign files
         raise CheckpointError(
-            f"{path}: not a readable reidkit checkpoint ({first_line(e)})"
+            f"{path}: not a readable reidkit checkpoint ({unreadable_reason(e)})"
         ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path}: not a reidkit checkpoint (no 'model' state dict)")

@@ -6,6 +6,13 @@ post-neck feature (``embedding_dim`` wide: what eval mode returns) and ``logits`
 list (one per part / branch) for multi-branch heads. Eval: ``model(images) -> (B, D)``, the
 post-neck embedding used for retrieval (branches concatenated).
 
+Clips: a 5-D input ``(B, T, C, H, W)`` is a batch of ``B`` clips of ``T`` frames. Every frame
+goes through the backbone; the global branch pools each frame and ``temporal``
+(``TemporalPool``: avg | attention) aggregates the ``T`` frame features into one before the
+neck, so every output has ``B`` rows. The part branch (PCB) stripes the frames' feature maps
+averaged with the same temporal weights (for average pooling that equals aggregating the
+per-frame stripes). A 4-D input is a batch of images, exactly as before.
+
 Branches: the global branch (pool -> neck -> classifier) and, with ``num_parts > 0``, the PCB
 part branch (``PartHead``, one classifier per stripe). With parts the global branch is kept only
 when ``global_branch`` is set.
@@ -24,6 +31,7 @@ from reidkit.models.backbones import Backbone, build_backbone
 from reidkit.models.backbones.non_local import add_non_local, set_stem_pool
 from reidkit.models.classifiers import CLASSIFIERS, build_classifier
 from reidkit.models.heads import Neck, PartHead, Pool, check_choice
+from reidkit.models.temporal import TemporalPool
 from reidkit.utils.errors import ConfigError
 
 Outputs = dict[str, Union[torch.Tensor, list[torch.Tensor]]]
@@ -54,6 +62,7 @@ class ReidModel(nn.Module):
         neck_bias: bool = False,
         neck_relu: bool = False,
         classifier_bias: bool = False,
+        temporal: str = "avg",
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -77,6 +86,7 @@ class ReidModel(nn.Module):
             if num_parts
             else None
         )
+        self.temporal = TemporalPool(temporal, channels)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         in_dims = [self.neck.out_dim] if self.neck is not None else []
         if self.parts is not None:
@@ -94,14 +104,20 @@ class ReidModel(nn.Module):
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor | None = None
     ) -> Outputs | torch.Tensor:
-        """The outputs dict in training mode, the retrieval embedding in eval mode."""
-        fmap = self.backbone.forward_features(images)
+        """The outputs dict in training mode, the retrieval embedding in eval mode; ``images``
+        is a batch of images ``(B, C, H, W)`` or of clips ``(B, T, C, H, W)``."""
+        clip = images.shape[:2] if images.dim() == 5 else None
+        fmap = self.backbone.forward_features(images.flatten(0, 1) if clip else images)
         pre: list[torch.Tensor] = []
         post: list[torch.Tensor] = []  # one (B, d) tensor per classifier
         if self.pool is not None and self.neck is not None:
             feature = self.pool(fmap)
+            if clip is not None:
+                feature = self.temporal(feature.unflatten(0, clip))
             pre.append(feature)
             post.append(self.neck(feature))
+        if clip is not None and self.parts is not None:
+            fmap = self._aggregate_maps(fmap.unflatten(0, clip))
         if self.parts is not None:
             part_pre, part_post = self.parts(fmap)
             pre.append(part_pre.flatten(1))
@@ -115,6 +131,12 @@ class ReidModel(nn.Module):
             "embedding": neck,
             "logits": logits[0] if len(logits) == 1 else logits,
         }
+
+    def _aggregate_maps(self, fmaps: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C, h, w)`` frame feature maps -> ``(B, C, h, w)`` with the temporal weights
+        of the frames' average-pooled features."""
+        weights = self.temporal.weights(fmaps.mean((3, 4)))
+        return (weights[:, :, None, None, None] * fmaps).sum(1)
 
     def heads(self) -> list[nn.Module]:
         """The classifiers, one per branch / part, in the order of the embedding's chunks."""

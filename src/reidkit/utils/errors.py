@@ -36,3 +36,13 @@ def one_line(error: BaseException, limit: int = 300) -> str:
     ``limit`` characters: for errors of user code, where every line may matter."""
     text = " ".join(str(error).split()) or "(no message)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class DiskError(ReidkitError):
+    """A file could not be written (disk full, over quota, read-only, over the file size
+    limit, permission denied): the message names the file, the reason, and that the previous
+    file (when there was one) is unchanged. Raised by ``utils.write_errors``."""
+
+    def __init__(self, path: object, reason: str, kept: str) -> None:
+        self.path, self.reason, self.kept = path, reason, kept
+        super().__init__(f"{path}: cannot write: {reason} ({kept})")

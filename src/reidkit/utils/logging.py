@@ -8,9 +8,12 @@ the top of ``train.log`` when it opens (``setup_logging(..., hold=True)`` then
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
+
+from reidkit.utils.write_errors import write_guard
 
 LOGGER_NAME = "reidkit"
 FILE_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -27,6 +30,22 @@ class _HeldRecords(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if len(self.records) < self.limit:
             self.records.append(record)
+
+
+class _RunLogFile(logging.FileHandler):
+    """``train.log``: a line that cannot be written (disk full ...) stops the file with one
+    warning on stderr, instead of logging's traceback per line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        get_logger().removeHandler(self)
+        reason = error.strerror or type(error).__name__
+        print(f"warning: {self.baseFilename}: {reason}; the log file stops here", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            self.close()
 
 
 def get_logger() -> logging.Logger:
@@ -61,8 +80,9 @@ def setup_logging(
 def open_log_file(log_file: Path) -> None:
     """Add ``log_file`` to the logger, first writing the lines held since ``setup_logging``."""
     logger = get_logger()
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    with write_guard(log_file):
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = _RunLogFile(log_file, encoding="utf-8")
     file_handler.setFormatter(FILE_FORMAT)
     for handler in list(logger.handlers):
         if isinstance(handler, _HeldRecords):

@@ -27,6 +27,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate on this dataset instead of the config's (cross-domain protocol; "
         "layout detected; query + gallery are enough)",
     )
+    p.add_argument(
+        "--tracklets",
+        action="store_true",
+        help="score query tracklets against gallery tracklets: an image dataset's images are "
+        "grouped by (pid, camera), frames ordered by the frame numbers of Market-style names "
+        "(a `reidkit crops --labelled` folder); a video dataset is always scored this way. "
+        "Writes eval[_DIR]_tracklets.json",
+    )
+    p.add_argument(
+        "--pool",
+        choices=("avg", "max"),
+        default=None,
+        help="how frame features are pooled into a tracklet feature (default: video.pool, avg)",
+    )
     p.add_argument("--gallery", help="gallery features (.npz of `reidkit extract`)")
     p.add_argument(
         "--rerank",
@@ -121,6 +135,8 @@ def _eval(args: argparse.Namespace) -> int:
         scales=scales,
         evaluator=args.evaluator,
         data=args.data,
+        tracklets=args.tracklets,
+        pool=args.pool,
     )
     print(format_metrics(metrics))
     return 0

@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from reidkit.utils.errors import CheckpointError, first_line
+from reidkit.models.checkpoint import unreadable_reason
+from reidkit.utils.errors import CheckpointError
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 
@@ -39,14 +40,17 @@ def read_source_checkpoint(path: str | Path) -> SourceCheckpoint:
     ``weights_only=True`` or holds no state dict of tensors.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; pass the checkpoint file inside it")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for foreign files
         raise CheckpointError(
-            f"{path}: cannot be read with torch.load(weights_only=True) ({first_line(e)}); save "
-            "just the weights, e.g. torch.save({'state_dict': model.state_dict()}, 'model.pth')"
+            f"{path}: cannot be read with torch.load(weights_only=True) "
+            f"({unreadable_reason(e)}); save just the weights, e.g. "
+            "torch.save({'state_dict': model.state_dict()}, 'model.pth')"
         ) from None
     state, wrapper = _unwrap(obj, path)
     others = sorted(str(k) for k in obj if k != wrapper) if wrapper else []

@@ -25,6 +25,7 @@ from reidkit.models.importers.reading import SourceCheckpoint, read_source_check
 from reidkit.models.importers.torchreid import ARCHS, torchreid_plan
 from reidkit.models.reid_model import ReidModel
 from reidkit.utils.errors import CheckpointError, ConfigError
+from reidkit.utils.files import atomic_write_text
 
 YAML_SUFFIXES = (".yml", ".yaml")
 DEFAULT_BATCHES_DIR = "data/market1501"
@@ -208,5 +209,5 @@ def import_checkpoint(
         },
         out / "best.pth",
     )
-    (out / "import.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n", "utf-8")
+    atomic_write_text(out / "import.json", json.dumps(report.to_dict(), indent=2) + "\n")
     return report
