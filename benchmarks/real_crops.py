@@ -1,27 +1,28 @@
-"""Do reidkit's synthetic people transfer to real ones? mAP / rank-1 on real pedestrian crops.
+"""Real pedestrian crops, under a protocol that cannot tune on its own test: ImageNet features,
+the synthetic-trained demo model, and `reidkit adapt` (crops; crops with tracklets).
 
-The real test set is cut from OpenCV's sample video vtest.avi (frames 200-399) by
-`reidkit crops --labelled`: HOG tracklets are the identities, each tracklet's earlier half the
-query and its later half the gallery. Side by side, evaluated the same way
-(`reidkit eval RUN --data DIR`, the cross-domain protocol):
+Frames 1-399 of OpenCV's vtest.avi are cut into ``FOLDS`` disjoint frame ranges. For each
+range `reidkit crops` writes a labelled test set (``--labelled``: HOG tracklets are the
+identities, each tracklet's earlier half the query, its later half the gallery) and the
+unlabeled crops of the same frames (what a user adapts on: their own footage, no labels),
+once with the tracklet names `reidkit crops` writes and once renamed without them.
 
-* ImageNet: torchvision's ImageNet MobileNetV2, no training (the demo recipe's model with
-  `imagenet_pretrain`, head untouched: BNNeck at its initial statistics);
-* synthetic-trained: the demo recipe (configs/demo.json: that model fine-tuned on
-  `reidkit synth --ids 480`: eight times the demo's identities), also scored on its own
-  synthetic test set;
-* synthetic-trained then adapted: `reidkit adapt --from` that run on the unlabeled crops of
-  frames 1-199 (every HOG crop of those frames, no labels), evaluated after every epoch on the
-  frames 200-399 set, once per adaptation seed (``--adapt-seeds``, three by default). The row
-  shows the last epoch (the test set chooses nothing) of the median seed; each seed's last
-  and best epoch (chosen on the test set itself, so optimistic) are printed apart.
+Every adaptation setting is a *candidate* (``CANDIDATES``: explicit overrides, so the
+comparison does not depend on the code's current defaults). Each candidate runs on every
+range and seed: `reidkit adapt --from DEMO_RUN --unlabeled CROPS` plus its overrides, no
+test set during adaptation (the last epoch is the model), then `reidkit eval RUN --data
+TEST`. For a held-out range the candidate is chosen by its median mAP on the *other*
+ranges, and only its held-out scores are reported: no number in the table was chosen on the
+frames it is measured on. The table gives the median and min..max over ranges x seeds; the
+gain over ImageNet is paired (same range). Frames >= 400 are never read: they are kept for
+an independent check of the default commands.
 
-Every command is printed before it runs. Frames >= 400 are never read; the adaptation never
-reads frames 200-399.
+    .venv/bin/python benchmarks/real_crops.py                   # everything (CPU: hours)
+    .venv/bin/python benchmarks/real_crops.py --seeds 0 --candidates default
+    .venv/bin/python benchmarks/real_crops.py --tracklet-eval   # + `reidkit eval --tracklets`
 
-    .venv/bin/python benchmarks/real_crops.py                  # CPU: minutes quiet, ~1 h shared
-    .venv/bin/python benchmarks/real_crops.py --reuse          # keep a trained synthetic run
-    .venv/bin/python benchmarks/real_crops.py --skip-train     # ImageNet row + data only
+Runs are kept under ``--work``; a finished run (its eval file written) is not run again, so
+an interrupted benchmark resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import argparse
 import json
 import os
 import shlex
+import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -38,42 +41,82 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from reidkit.config import load_config, save_config  # noqa: E402
+from reidkit.data.crops import parse_crop_name  # noqa: E402
 from reidkit.models import build_model  # noqa: E402
 from reidkit.models.checkpoint import save_checkpoint  # noqa: E402
 from reidkit.utils.sample_data import sample_video  # noqa: E402
 
-EVAL_FRAMES, ADAPT_FRAMES = "200:399", "1:199"
-DEMO_EPOCHS = json.loads((ROOT / "configs" / "demo.json").read_text())["epoch"]
-CROP_OPTIONS = ["--stride", "2", "--min-track", "5", "--max-crops-per-track", "16"]
-ADAPT_CROP_OPTIONS = ["--stride", "1", "--min-track", "5"]  # every crop: more to cluster
-ADAPT_OPTIONS = [  # k1 ~ the crops one person has (~40 here); docs/adaptation.md
-    "adapt.k1=20",
-    "adapt.target_bn=false",
-    "adapt.iters=20",
-    "epoch=8",
-    "lr.decay_step=[6]",  # the last two epochs at lr / 10: the last epoch's model settles
-    "lr.warmup_epochs=0",
-    "progress=false",
-]
+FOLDS = ((1, 133), (134, 266), (267, 399))  # frames 1-399 only
+EVAL_OPTIONS = ["--labelled", "--stride", "2", "--min-track", "5", "--max-crops-per-track", "16"]
+CROP_OPTIONS = ["--stride", "2", "--min-track", "5"]  # every crop of every second frame
+# candidate adaptation recipes: name -> (crop folder kind, overrides of `reidkit adapt`)
+AUTO = ["adapt.eps=auto"]
+CANDIDATES: dict[str, tuple[str, list[str]]] = {
+    "crops/q=0.8": (
+        "plain",
+        ["adapt.target_bn=false", "adapt.k1=20", *AUTO, "adapt.eps_quantile=0.8"],
+    ),
+    "crops/q=0.9": (
+        "plain",
+        ["adapt.target_bn=false", "adapt.k1=20", *AUTO, "adapt.eps_quantile=0.9"],
+    ),
+    # the defaults before this protocol (target BatchNorm, k1 30), eps chosen from the data
+    "crops/bn-on,k1=30": (
+        "plain",
+        ["adapt.target_bn=true", "adapt.k1=30", *AUTO, "adapt.eps_quantile=0.9"],
+    ),
+    "tracklets/bn-off": ("tracklets", ["adapt.target_bn=false", *AUTO]),
+    "tracklets/bn-on": ("tracklets", ["adapt.target_bn=true", *AUTO]),
+    # what `reidkit adapt --from RUN --unlabeled DIR` does with no setting at all
+    "default/crops": ("plain", []),
+    "default/tracklets": ("tracklets", []),
+}
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+}
 
 
-def reidkit(*args: str) -> None:
-    """Run one ``reidkit`` command (printed first), failing loudly."""
-    cmd = [sys.executable, "-m", "reidkit", *args]
+def reidkit(*args: str, log: Path | None = None) -> None:
+    """Run one ``reidkit`` command of this checkout (printed first), failing loudly."""
     print("$ reidkit " + shlex.join(args), flush=True)
-    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
-    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": path})  # this checkout
+    cmd = [sys.executable, "-m", "reidkit", *args]
+    if log is None:
+        subprocess.run(cmd, check=True, env=ENV)
+        return
+    with log.open("w") as out:
+        done = subprocess.run(cmd, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise SystemExit(f"failed ({done.returncode}): see {log}")
 
 
-def build_sets(video: Path, work: Path) -> tuple[Path, Path]:
-    """The labelled real test set (frames 200-399) and the unlabeled adaptation set (1-199)."""
-    eval_dir, adapt_dir = work / "vtest_eval_200_399", work / "vtest_adapt_1_199_all"
-    eval_args = ["--frames", EVAL_FRAMES, "--labelled", *CROP_OPTIONS]
-    adapt_args = ["--frames", ADAPT_FRAMES, *ADAPT_CROP_OPTIONS]
-    for out, args in ((eval_dir, eval_args), (adapt_dir, adapt_args)):
-        if not (out / "crops.json").is_file():
-            reidkit("crops", str(video), *args, "--out", str(out))
-    return eval_dir, adapt_dir
+def fold_name(fold: tuple[int, int]) -> str:
+    """``A_B`` of frames A..B."""
+    return f"{fold[0]}_{fold[1]}"
+
+
+def build_fold(video: Path, work: Path, fold: tuple[int, int]) -> dict[str, Path]:
+    """The range's labelled test set, its tracklet-named crops, and the same crops renamed
+    without tracklets (``crop_<n>.jpg``, in frame order)."""
+    name, frames = fold_name(fold), f"{fold[0]}:{fold[1]}"
+    sets = {
+        "eval": work / f"eval_{name}",
+        "tracklets": work / f"crops_s2_{name}",
+        "plain": work / f"plain_s2_{name}",
+    }
+    for key, options in (("eval", EVAL_OPTIONS), ("tracklets", CROP_OPTIONS)):
+        if not (sets[key] / "crops.json").is_file():
+            reidkit("crops", str(video), "--frames", frames, *options, "--out", str(sets[key]))
+    plain = sets["plain"]
+    if not plain.is_dir():
+        tmp = plain.with_name(plain.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        named = sorted(sets["tracklets"].glob("f*.jpg"))
+        for n, f in enumerate(sorted(named, key=lambda p: parse_crop_name(p.name) or (0, 0))):
+            shutil.copy(f, tmp / f"crop_{n:06d}.jpg")
+        tmp.rename(plain)
+    return sets
 
 
 def imagenet_run(work: Path, data: Path) -> Path:
@@ -81,6 +124,8 @@ def imagenet_run(work: Path, data: Path) -> Path:
     import torch
 
     run = work / "runs" / "imagenet"
+    if (run / "best.pth").is_file():
+        return run
     cfg = load_config(ROOT / "configs" / "demo.json", [f"batches_dir={data}"])
     torch.manual_seed(0)
     model = build_model(cfg, 60).eval()
@@ -91,127 +136,215 @@ def imagenet_run(work: Path, data: Path) -> Path:
     return run
 
 
-def evaluate(run: Path, data: Path) -> dict[str, float]:
-    """``reidkit eval RUN --data DIR`` and its metrics."""
-    reidkit("eval", str(run), "--data", str(data), "--device", "cpu")
-    return json.loads((run / f"eval_{data.name}.json").read_text())["metrics"]
-
-
-def train_synthetic(work: Path, synth: Path, ids: int, seed: int, name: str) -> Path:
-    """The demo recipe on ``reidkit synth`` data: returns the run folder."""
-    reidkit("synth", str(synth), "--ids", str(ids), "--seed", str(seed))
-    runs = work / "runs"
+def demo_run(work: Path, ids: int) -> Path:
+    """The demo recipe (configs/demo.json, as `make demo`) on `reidkit synth --ids IDS`."""
+    run = work / "runs" / f"demo_{ids}"
+    if (run / "best.pth").is_file() and (run / "last.pth").is_file():
+        return run
+    synth = work / f"synth_{ids}_s0"
+    if not (synth / "bounding_box_train").is_dir():
+        reidkit("synth", str(synth), "--ids", str(ids), "--seed", "0")
+    epochs = json.loads((ROOT / "configs" / "demo.json").read_text())["epoch"]
     reidkit(
-        "train",
-        "-c",
-        str(ROOT / "configs" / "demo.json"),
-        "--sub-working-dir",
-        name,
-        f"batches_dir={synth}",
-        f"working_dir={runs}",
-        "progress=false",
-        # configs/demo.json unchanged, evaluated once, after its last epoch: saves CPU time
-        f"evaluation_params.period={DEMO_EPOCHS}",
-    )
-    return runs / name
+        "train", "-c", str(ROOT / "configs" / "demo.json"), "--sub-working-dir", run.name,
+        f"batches_dir={synth}", f"working_dir={run.parent}", "progress=false",
+        f"evaluation_params.period={epochs}", "--overwrite",
+    )  # fmt: skip
+    return run
 
 
-def adapt_run(run: Path, unlabeled: Path, eval_dir: Path, seed: int) -> tuple[dict, dict]:
-    """``reidkit adapt --from RUN seed=SEED``: the (last, best) epoch's metrics on ``eval_dir``."""
-    name = f"{run.name}_adapt_s{seed}"
+def evaluate(run: Path, data: Path, tracklets: bool = False) -> dict[str, float]:
+    """``reidkit eval RUN --data DIR`` (``--tracklets``: tracklet-level) and its metrics."""
+    out = run / f"eval_{data.name}{'_tracklets' if tracklets else ''}.json"
+    if not out.is_file():
+        extra = ["--tracklets"] if tracklets else []
+        reidkit(
+            "eval", str(run), "--data", str(data), "--device", "cpu", "--output", str(out),
+            "--no-html", *extra, log=run.parent / f"{out.stem}_{run.name}.log",
+        )  # fmt: skip
+    return json.loads(out.read_text())["metrics"]
+
+
+def adapt(start: Path, crops: Path, overrides: list[str], seed: int, name: str) -> Path:
+    """``reidkit adapt --from START --unlabeled CROPS`` + overrides: the adapted run."""
+    run, done = start.parent / name, start.parent / f"{name}.done"
+    if done.is_file():
+        return run
     reidkit(
-        "adapt",
-        "--from",
-        str(run),
-        "--unlabeled",
-        str(unlabeled),
-        "--eval-data",
-        str(eval_dir),
-        "--sub-working-dir",
-        name,
-        "--overwrite",
-        *ADAPT_OPTIONS,
-        f"seed={seed}",
-    )
-    lines = (run.parent / name / "metrics.jsonl").read_text().splitlines()
-    scores = [json.loads(x)["eval"] for x in lines if x]
-    return scores[-1], max(scores, key=lambda m: m["mAP"])
+        "adapt", "--from", str(start), "--unlabeled", str(crops), "--sub-working-dir", name,
+        "--overwrite", *overrides, "progress=false", f"seed={seed}",
+        log=start.parent / f"{name}.log",
+    )  # fmt: skip
+    done.write_text("ok\n")
+    return run
 
 
-def median_run(results: list[dict[str, float]]) -> dict[str, float]:
-    """The result whose mAP is the median (the lower middle one for an even count)."""
-    ordered = sorted(results, key=lambda m: m["mAP"])
-    return ordered[(len(ordered) - 1) // 2]
+def same_as_default(start: Path, crops: Path, cand: str) -> bool:
+    """Whether ``reidkit adapt --from START --unlabeled CROPS`` with no setting resolves to the
+    same config as candidate ``cand`` (so the candidate's runs are the default command's)."""
+    from reidkit.app.adapt import adapt_config
+
+    def resolved(overrides: list[str]) -> dict:
+        data = adapt_config(None, start, overrides, unlabeled=crops, sub_working_dir="x").to_dict()
+        if data["adapt"]["target_bn"] == "auto":  # on for crops, off for whole tracklets
+            data["adapt"]["target_bn"] = CANDIDATES[cand][0] == "plain"
+        return data
+
+    return resolved(CANDIDATES[cand][1]) == resolved([])
 
 
-def best_in_domain(run: Path) -> dict[str, float]:
-    """The best epoch's metrics on the run's own (synthetic) test set."""
-    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x]
-    return max((r["eval"] for r in records if r.get("eval")), key=lambda m: m["mAP"])
+def spread(values: list[float], sign: str = "") -> str:
+    """``median (min..max)`` in percent (``sign`` "+": signed numbers)."""
+    v = [100 * x for x in values]
+    return f"{statistics.median(v):{sign}.1f} ({min(v):{sign}.1f}..{max(v):{sign}.1f})"
+
+
+def choose(scores: dict[str, dict[str, list[float]]], held: str, kind: str) -> str:
+    """The candidate of ``kind`` whose median mAP over the ranges other than ``held`` is best."""
+    pool = {c: s for c, s in scores.items() if c.startswith(kind + "/")}
+
+    def other(c: str) -> float:
+        return statistics.median(v for f, vs in pool[c].items() if f != held for v in vs)
+
+    return max(sorted(pool), key=other)
+
+
+def run_one(
+    args: argparse.Namespace, start: Path, sets: dict[str, Path], cand: str, fold: str, seed: int
+) -> dict[str, float]:
+    """One candidate on one range and seed: adapt (or reuse), evaluate, return the metrics."""
+    kind, overrides = CANDIDATES[cand]
+    name = f"adapt_{cand.replace('/', '-').replace(',', '_').replace('=', '')}_{fold}_s{seed}"
+    run = adapt(start, sets[kind], overrides, seed, name)
+    m = evaluate(run, sets["eval"])
+    if args.tracklet_eval:
+        t = evaluate(run, sets["eval"], tracklets=True)
+        m = {**m, **{f"tracklet_{k}": v for k, v in t.items()}}
+    print(f"{cand} frames {fold} seed {seed}: mAP {100 * m['mAP']:.1f}", flush=True)
+    return m
+
+
+def held_out(
+    args: argparse.Namespace, start: Path, folds: dict[str, dict[str, Path]], kind: str
+) -> tuple[dict[str, list[dict[str, float]]], dict[str, str], dict[str, dict[str, list[float]]]]:
+    """Per range: the ``kind`` candidate chosen on the other ranges (seeds ``select_seeds``)
+    and its scores on that range for ``seeds``; also every candidate's selection scores."""
+    pool = [c for c in args.candidates if c.startswith(kind + "/")]
+    if not pool:
+        return {}, {}, {}
+    maps = {
+        c: {f: [run_one(args, start, sets, c, f, s)["mAP"] for s in args.select_seeds]
+            for f, sets in folds.items()}
+        for c in pool
+    }  # fmt: skip
+    picked = {f: choose(maps, f, kind) for f in folds}
+    scores = {
+        f: [run_one(args, start, folds[f], c, f, s) for s in args.seeds] for f, c in picked.items()
+    }
+    return scores, picked, maps
+
+
+def table(
+    base: dict[str, dict[str, dict[str, float]]],
+    rows: list[tuple[str, dict[str, list[dict[str, float]]]]],
+    metric: str = "mAP",
+) -> list[str]:
+    """Markdown rows: median (min..max) over ranges x seeds, and the paired gain over ImageNet."""
+    out = [
+        f"| model | {metric} | rank-1 | {metric} - ImageNet {metric} |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    rank = "rank1" if metric == "mAP" else metric.replace("mAP", "rank1")
+    imnet = base["imagenet"]
+    for label, per_fold in rows:
+        vals = [m for ms in per_fold.values() for m in ms]
+        gains = [m[metric] - imnet[f][metric] for f, ms in per_fold.items() for m in ms]
+        gain = "-" if label.startswith("ImageNet") else spread(gains, "+")
+        out.append(
+            f"| {label} | {spread([m[metric] for m in vals])} | "
+            f"{spread([m[rank] for m in vals])} | {gain} |"
+        )
+    return out
 
 
 def main() -> None:
-    """Command line: build the sets, evaluate both models, print the table."""
+    """Command line: build the ranges' sets, run the grid, print the protocol's table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default=str(ROOT / "data" / "real_crops"))
+    parser.add_argument("--work", default=str(ROOT / "data" / "protocol"))
     parser.add_argument("--video", help="vtest.avi (default: found or fetched from opencv-doc)")
+    parser.add_argument("--ids", type=int, default=60, help="synthetic identities (demo: 60)")
     parser.add_argument(
-        "--ids", type=int, default=480, help="synthetic training identities (the demo: 60)"
+        "--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the reported runs"
     )
-    parser.add_argument("--seed", type=int, default=0, help="reidkit synth seed")
-    parser.add_argument("--name", default="synthetic", help="run name of the trained model")
     parser.add_argument(
-        "--adapt-seeds",
-        type=int,
-        nargs="+",
-        default=[0, 1, 2],
-        help="one adaptation per seed; the table shows the median (one test set of 150 "
-        "queries: a single run moves by +-2 mAP from seed to seed)",
-    )
-    parser.add_argument("--skip-train", action="store_true", help="ImageNet row only")
+        "--select-seeds", type=int, nargs="+", default=[0],
+        help="seeds on which every candidate runs to be chosen (on the other ranges)",
+    )  # fmt: skip
     parser.add_argument(
-        "--reuse", action="store_true", help="use runs/NAME if it is trained, do not retrain"
+        "--candidates", nargs="*", default=[c for c in CANDIDATES if not c.startswith("default")],
+        choices=list(CANDIDATES), help="adaptation recipes to run (default: the grid)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tracklet-eval", action="store_true",
+        help="also score every run by `reidkit eval --tracklets` (tracklet-level)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--folds", nargs="+", help="only these ranges (A_B), to split the work over processes"
     )
     args = parser.parse_args()
     work = Path(args.work).resolve()
     video = Path(args.video) if args.video else sample_video()
-    eval_dir, adapt_dir = build_sets(video, work)
-    synth = work / f"synth_{args.ids}_s{args.seed}"
-    imagenet = evaluate(imagenet_run(work, eval_dir), eval_dir)
-    rows = [("ImageNet MobileNetV2 (no training)", imagenet)]
-    if not args.skip_train:
-        run = work / "runs" / args.name
-        if not (args.reuse and (run / "best.pth").is_file()):
-            run = train_synthetic(work, synth, args.ids, args.seed, args.name)
-        real = evaluate(run, eval_dir)
-        own = best_in_domain(run)
-        rows.append((f"synthetic-trained (demo recipe, {args.ids} ids)", real))
-        print(
-            f"synthetic-trained on its own synthetic test set: mAP {100 * own['mAP']:.1f}, "
-            f"rank-1 {100 * own['rank1']:.1f}"
+    chosen_folds = [f for f in FOLDS if not args.folds or fold_name(f) in args.folds]
+    folds = {fold_name(f): build_fold(video, work, f) for f in chosen_folds}
+    start = demo_run(work, args.ids)
+    imnet = imagenet_run(work, next(iter(folds.values()))["eval"])
+    base: dict[str, dict[str, dict[str, float]]] = {"imagenet": {}, "synthetic": {}}
+    for fold, sets in folds.items():
+        base["imagenet"][fold] = evaluate(imnet, sets["eval"])
+        base["synthetic"][fold] = evaluate(start, sets["eval"])
+        if args.tracklet_eval:
+            for key, run in (("imagenet", imnet), ("synthetic", start)):
+                t = evaluate(run, sets["eval"], tracklets=True)
+                base[key][fold] |= {f"tracklet_{k}": v for k, v in t.items()}
+    rows = [
+        ("ImageNet MobileNetV2 (no training)", {f: [m] for f, m in base["imagenet"].items()}),
+        (f"synthetic-trained (demo recipe, {args.ids} ids)",
+         {f: [m] for f, m in base["synthetic"].items()}),
+    ]  # fmt: skip
+    chosen: dict[str, dict[str, list[float]]] = {}
+    for kind, label in (("crops", "adapted, crops"), ("tracklets", "adapted, with tracklets")):
+        scores, picked, maps = held_out(args, start, folds, kind)
+        if scores:
+            rows.append((f"{label} (held-out; recipe chosen on the other ranges)", scores))
+            print(f"{kind}: recipe chosen for each held-out range: {picked}")
+            chosen |= maps
+    any_sets = next(iter(folds.values()))
+    for cand in args.candidates:
+        kind = CANDIDATES[cand][0]
+        if not cand.startswith("default/") and same_as_default(start, any_sets[kind], cand):
+            print(f"{cand}: the default command (`reidkit adapt --from RUN --unlabeled DIR`)")
+            per = {f: [run_one(args, start, s, cand, f, x) for x in args.seeds]
+                   for f, s in folds.items()}  # fmt: skip
+            what = "crops" if kind == "plain" else "crops with tracklets"
+            rows.append((f"default command, {what} (= {cand}; not held-out)", per))
+    for cand in ("default/crops", "default/tracklets"):
+        if cand in args.candidates:
+            per = {f: [run_one(args, start, s, cand, f, x) for x in args.seeds]
+                   for f, s in folds.items()}  # fmt: skip
+            rows.append((f"`reidkit adapt --from RUN --unlabeled DIR` ({cand[8:]})", per))
+    queries = {f: int(m["num_queries"]) for f, m in base["imagenet"].items()}
+    print(f"\nframes 1-399 in ranges {list(folds)} (queries {queries}); seeds {args.seeds}")
+    print("median (min..max) over ranges x seeds; gain paired with ImageNet on the same range")
+    print("\n".join(table(base, rows)))
+    if args.tracklet_eval:
+        print("\ntracklet-level evaluation (`reidkit eval --tracklets`) of the same runs:")
+        print("\n".join(table(base, rows, "tracklet_mAP")))
+    print(f"\nselection scores (mAP, seeds {args.select_seeds}):")
+    for cand, per_fold in chosen.items():
+        each = ", ".join(
+            f"{f}: " + "/".join(f"{100 * v:.1f}" for v in vs) for f, vs in per_fold.items()
         )
-        runs = [adapt_run(run, adapt_dir, eval_dir, seed) for seed in args.adapt_seeds]
-        for seed, (last, best) in zip(args.adapt_seeds, runs, strict=True):
-            print(
-                f"adapted, seed {seed}: last epoch mAP {100 * last['mAP']:.1f}, rank-1 "
-                f"{100 * last['rank1']:.1f}; best epoch (chosen on the test set) mAP "
-                f"{100 * best['mAP']:.1f}"
-            )
-        label = f"median of {len(runs)} seeds, " if len(runs) > 1 else ""
-        rows.append(
-            (
-                f"synthetic-trained then adapted ({label}last epoch)",
-                median_run([r[0] for r in runs]),
-            )
-        )
-    n = rows[0][1]
-    print(
-        f"\nreal crops: {eval_dir} ({int(n['num_queries'])} queries); adaptation crops: {adapt_dir}"
-    )
-    print("| model | mAP | rank-1 | vs ImageNet mAP |\n| --- | ---: | ---: | ---: |")
-    for name, m in rows:
-        delta = 100 * (m["mAP"] - n["mAP"])
-        print(f"| {name} | {100 * m['mAP']:.1f} | {100 * m['rank1']:.1f} | {delta:+.1f} |")
+        print(f"  {cand}: {each}")
 
 
 if __name__ == "__main__":

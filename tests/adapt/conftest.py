@@ -50,6 +50,7 @@ def adapt_params(domains: dict[str, Path]):
             "k2": 3,
             "eps": 0.5,
             "iters": 8,
+            "target_bn": True,  # a night camera: the shift AdaBN is for
             **(adapt or {}),
         }
         params = base_params(

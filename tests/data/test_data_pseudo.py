@@ -71,12 +71,44 @@ def test_pk_batches_over_pseudo_identities(tmp_path: Path) -> None:
     assert torch.cat([b.pids for b in rows]).tolist() == list(range(24))
 
 
-def test_too_few_clusters_for_a_batch_is_one_line(tmp_path: Path) -> None:
-    loader = _loader(_crops(tmp_path / "crops", 12))
-    with pytest.raises(DataError, match="3 pseudo-identities, but a batch takes P = 4"):
-        loader.set_labels(np.repeat(np.arange(3), 4))
+def test_fewer_clusters_than_P_fill_the_batch(tmp_path: Path) -> None:
+    loader = _loader(_crops(tmp_path / "crops", 12), steps=6)  # P = 4, K = 2, batch 8
     with pytest.raises(DataError, match="set_labels"):
         list(loader)
+    labels = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 2, -1, -1])  # 3 clusters, one of 2 crops
+    loader.set_labels(labels)
+    assert "3 pseudo-identities, fewer than P = 4" in loader.describe_layout()
+    batches = list(loader)
+    assert len(batches) == 6
+    for b in batches:
+        pids = b.pids.tolist()
+        assert b.images.shape[0] == 8 and set(pids) == {0, 1, 2}  # every cluster, batch kept
+        assert sorted(pids.count(p) for p in (0, 1, 2)) == [2, 3, 3]
+    with pytest.raises(DataError, match="no pseudo-identities"):
+        loader.set_labels(np.full(12, -1))
+
+
+def test_crop_tracklets_from_names(tmp_path: Path) -> None:
+    from reidkit.data.crops import crop_name, parse_crop_name
+    from reidkit.data.pseudo import crop_tracklets
+    from reidkit.data.records import Record
+
+    assert parse_crop_name(crop_name(12, 3) + ".jpg") == (12, 3)
+    assert parse_crop_name("c2_f000012_t0003_x.png") == (12, 3)
+    assert parse_crop_name("0001_c1s1_000012_01.jpg") is None
+    names = [  # (folder/name, camera): tracklets 1 (frames 1-5), 2 (4-9), 3 (10-12) of cam 0
+        ("f000001_t0001.jpg", 0), ("f000005_t0001.jpg", 0), ("f000004_t0002.jpg", 0),
+        ("f000009_t0002.jpg", 0), ("f000010_t0003.jpg", 0), ("f000012_t0003.jpg", 0),
+        ("f000002_t0001.jpg", 1),  # camera 1's track 1: another tracklet, no overlap test
+        ("b/f000002_t0001.jpg", 0),  # another folder (video): another tracklet
+        ("other.jpg", 0),  # no tracklet: a unit of its own
+    ]  # fmt: skip
+    found = crop_tracklets([Record(n, -1, c) for n, c in names])
+    assert found is not None and found.num_tracklets == 5 and found.num_units == 6
+    u = found.unit.tolist()
+    assert u[0] == u[1] and u[2] == u[3] and u[4] == u[5] and len(set(u)) == 6
+    assert found.cannot_link.tolist() == [[u[0], u[2]]]  # 1-5 overlaps 4-9; 10-12 overlaps none
+    assert crop_tracklets([Record("a.jpg", -1, 0)]) is None
 
 
 def test_source_batches_follow_each_target_batch(tmp_path: Path, synth_small: Path) -> None:

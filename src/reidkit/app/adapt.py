@@ -8,7 +8,10 @@ crops before every epoch. Evaluation (when ``adapt.eval_data`` names a labelled 
 after every epoch and keeps the best model, resume works as for training.
 
 Where the model starts: ``pretrain_snapshot`` / ``imagenet_pretrain`` of the params file, or
-``--from RUN`` (``adapt_config``): that run's stored config and weights.
+``--from RUN`` (``adapt_config``): that run's stored config and weights. A run's schedule was
+made for training from ImageNet (warm-up, decay late in many epochs); ``--from RUN`` replaces
+it by ``FROM_RUN_SCHEDULE`` (the recipe measured best under benchmarks/real_crops.py's
+protocol) unless the command line names those keys.
 """
 
 from __future__ import annotations
@@ -28,11 +31,18 @@ from reidkit.app.build import (
     settings_of,
 )
 from reidkit.app.launch import prepare
-from reidkit.config import Config, load_config
+from reidkit.config import Config, load_config, validate_config
+from reidkit.config.loading import apply_overrides
 from reidkit.data import ReidDataset, build_dataset, build_train_loader
 from reidkit.data.loaders import augment_from_config
 from reidkit.data.plan import check_cache_fits
-from reidkit.data.pseudo import PseudoLabelLoader, unlabeled_records
+from reidkit.data.pseudo import (
+    CropTracklets,
+    PseudoLabelLoader,
+    crop_tracklets,
+    min_crops,
+    unlabeled_records,
+)
 from reidkit.engine.callbacks import Callback, FreezeSchedule
 from reidkit.engine.optim import build_optimizer, build_scheduler
 from reidkit.engine.pseudo_labels import Recluster
@@ -43,8 +53,33 @@ from reidkit.evaluation import Evaluator
 from reidkit.losses import build_loss
 from reidkit.losses.adapt import AdaptLoss, ClusterMemory, SourceLabels
 from reidkit.models.checkpoint import resolve_checkpoint, restore
-from reidkit.utils.errors import ConfigError
+from reidkit.utils.errors import ConfigError, DataError
 from reidkit.utils.logging import get_logger
+
+# the adaptation schedule of ``--from RUN`` (each key kept when the command line names it)
+FROM_RUN_SCHEDULE = {
+    "epoch": "8",
+    "lr.decay_step": "[6]",
+    "lr.decay_unit": "epoch",
+    "lr.warmup_epochs": "0",
+}
+
+
+def _schedule_overrides(overrides: Sequence[str]) -> list[str]:
+    """``FROM_RUN_SCHEDULE`` as overrides, less the keys ``overrides`` names, then those."""
+    named = {o.split("=", 1)[0].strip() for o in overrides}
+    given = [f"{k}={v}" for k, v in FROM_RUN_SCHEDULE.items() if k not in named]
+    return [*given, *overrides]
+
+
+def _from_run_config(ckpt: Path, overrides: Sequence[str]) -> Config:
+    """``ckpt``'s stored config as the start of an adaptation: its ``adapt`` section (the
+    defaults of the day it was trained, or an earlier adaptation's recipe) replaced by
+    today's defaults, its schedule by ``FROM_RUN_SCHEDULE``; then the overrides."""
+    _, stored = restore(ckpt)
+    data = stored.to_dict()
+    data["adapt"] = {}
+    return validate_config(apply_overrides(data, _schedule_overrides(overrides)), str(ckpt))
 
 
 def adapt_config(
@@ -65,7 +100,10 @@ def adapt_config(
     update: dict[str, Any] = {}
     if from_run is not None:
         ckpt = resolve_checkpoint(from_run)
-        _, cfg = restore(ckpt, config, overrides)
+        if config is None:
+            cfg = _from_run_config(ckpt, overrides)
+        else:
+            _, cfg = restore(ckpt, config, overrides)
         update = {"pretrain_snapshot": str(ckpt), "imagenet_pretrain": False}
         if config is None:  # the stored config: its run folder and evaluation schedule
             run, named = ckpt.parent, {o.split("=", 1)[0] for o in overrides}
@@ -142,6 +180,14 @@ def _loaders(
 ) -> tuple[PseudoLabelLoader, ReidDataset]:
     """The target loader (with the source loader inside it when mixing) and the target set."""
     records, folder = unlabeled_records(cfg.adapt.unlabeled or "")
+    a, K = cfg.adapt, cfg.batch_sampling_params.K
+    need = min_crops(a.k1, a.min_samples, K)
+    if len(records) < need:
+        raise DataError(
+            f"{a.unlabeled}: {len(records)} crops are too few to cluster; adapt needs at least "
+            f"{need} (adapt.k1 = {a.k1}, adapt.min_samples = {a.min_samples}, "
+            f"batch_sampling_params.K = {K}); a few hundred or more adapt well"
+        )
     n_target, n_source = batch_shares(cfg)
     extra = len(source.train) if source is not None else 0
     check_cache_fits(len(records) + extra, cfg.img_h, cfg.img_w, cfg.data.cache, device)
@@ -173,6 +219,21 @@ def _loaders(
     return loader, target
 
 
+def target_tracklets(cfg: Config, loader: PseudoLabelLoader) -> CropTracklets | None:
+    """The crops' tracklets as ``adapt.tracklets`` asks: None when off or absent (auto)."""
+    mode = cfg.adapt.tracklets
+    if mode is False:
+        return None
+    found = crop_tracklets(loader.records)
+    if found is None and mode is True:
+        raise DataError(
+            f"{cfg.adapt.unlabeled}: adapt.tracklets = true, but no crop name carries a "
+            "tracklet (f<frame>_t<track>, as `reidkit crops` writes); set adapt.tracklets "
+            "to auto or false"
+        )
+    return found
+
+
 def _settings(cfg: Config, metric: str | None, device: torch.device) -> TrainSettings:
     """The loop's settings, always eager: the cluster memory changes size at every
     re-clustering and is rewritten after every step, which a compiled graph cannot hold."""
@@ -198,9 +259,12 @@ def build_adapt_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
     source_loss = build_loss(cfg, classes, model.feature_dim) if source is not None else None
     loss = AdaptLoss(memory, a.temperature, source_loss, a.source_weight).to(device)
     optimizer = build_optimizer(cfg, model)
+    tracklets = target_tracklets(cfg, loader)
+    target_bn = (tracklets is None) if a.target_bn == "auto" else bool(a.target_bn)
     recluster = Recluster(
         loader, memory, eps=a.eps, min_samples=a.min_samples, k1=a.k1, k2=a.k2,
-        flip=cfg.data.flip_test, batch_size=cfg.data.test_batch_size, target_bn=a.target_bn,
+        flip=cfg.data.flip_test, batch_size=cfg.data.test_batch_size, target_bn=target_bn,
+        eps_quantile=a.eps_quantile, tracklets=tracklets,
     )  # fmt: skip
     callbacks: list[Callback] = [recluster]
     mp = cfg.model_params
@@ -235,10 +299,21 @@ def log_adapt_start(parts: RunParts) -> None:
         f"target: {a.unlabeled} ({len(parts.dataset.train)} crops), {len(parts.loader)} "
         f"iterations/epoch x {cfg.epoch} epochs; evaluated on {a.eval_data or 'nothing'}"
     )
+    eps = a.eps if a.eps is not None else f"auto (quantile {a.eps_quantile})"
+    tracks = next((c.tracklets for c in parts.callbacks if isinstance(c, Recluster)), None)
+    units = (
+        f"{tracks.num_tracklets} tracklets ({len(tracks.cannot_link)} cannot-linked pairs), "
+        "clustered as wholes"
+        if tracks is not None
+        else f"crops, Jaccard k1 {a.k1} k2 {a.k2}"
+    )
+    bn = next((c.target_bn for c in parts.callbacks if isinstance(c, Recluster)), False)
+    auto = " (auto)" if a.target_bn == "auto" else ""
     log.info(
-        f"clustering: DBSCAN eps {a.eps} min_samples {a.min_samples} on Jaccard k1 {a.k1} "
-        f"k2 {a.k2}; memory momentum {a.momentum} ({a.memory_update}), temperature "
-        f"{a.temperature}; source weight {a.source_weight}"
+        f"target BatchNorm statistics (adapt.target_bn): {'on' if bn else 'off'}{auto}; "
+        f"clustering: DBSCAN eps {eps} min_samples {a.min_samples} over {units}; memory "
+        f"momentum {a.momentum} ({a.memory_update}), temperature {a.temperature}; source "
+        f"weight {a.source_weight}"
     )
 
 

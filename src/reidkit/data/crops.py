@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,21 @@ from reidkit.utils.write_errors import write_guard
 
 MARKER = "crops.json"
 WRITTEN = ("bounding_box_train", "query", "bounding_box_test", "tracks.txt", MARKER)
+# the unlabeled crop name ``f<frame>_t<track>`` (other ``_``-separated fields may surround it)
+CROP_NAME = re.compile(r"(?:^|[_\-.])f(\d+)_t(\d+)(?=$|[_\-.])", re.IGNORECASE)
+
+
+def crop_name(frame: int, track: int) -> str:
+    """The file stem of an unlabeled crop of ``track`` in ``frame`` (what ``parse_crop_name``
+    reads back)."""
+    return f"f{frame:06d}_t{track:04d}"
+
+
+def parse_crop_name(name: str) -> tuple[int, int] | None:
+    """``(frame, track)`` of an unlabeled crop named by ``crop_name`` (the file name, with or
+    without suffix), or None when the name carries no tracklet."""
+    m = CROP_NAME.search(name.rsplit(".", 1)[0] if "." in name else name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 @dataclass(frozen=True)
@@ -144,7 +160,7 @@ def plan_crops(
     """Which box goes to which folder under which name (see the module docstring)."""
     if not labelled:
         tracks = select(tracks, min_track=min_track, max_crops=max_crops)
-        return [Crop(b, "", f"f{b.frame:06d}_t{t.tid:04d}", t.tid) for t in tracks for b in t.boxes]
+        return [Crop(b, "", crop_name(b.frame, t.tid), t.tid) for t in tracks for b in t.boxes]
     if max((t.tid for t in tracks), default=0) > 9999:
         raise DataError(
             f"{max(t.tid for t in tracks)} tracklets: Market names hold 4-digit ids; "

@@ -9,6 +9,11 @@ in memory (the neighbour search is exact, in row blocks, on the features' device
 
 scikit-learn's DBSCAN (``metric="precomputed"`` on the sparse graph) does the clustering;
 scikit-learn is the ``adapt`` extra (``pip install 'reidkit[adapt]'``).
+
+The DBSCAN radius may come from the data (``auto_eps``): each crop's *core distance* (how far
+its ``min_samples - 1``-th nearest neighbour lies, the radius at which it becomes a core) is
+measured on the graph, and ``eps`` is a quantile of those, so that about that share of the
+crops are cores whatever the model, the folder size or k1 make of the distances.
 """
 
 from __future__ import annotations
@@ -74,22 +79,69 @@ def jaccard_graph(feats: torch.Tensor, k1: int = 30, k2: int = 6) -> Any:
     return sparse.csr_matrix((data, ij), shape=(n, n))
 
 
-def dbscan_labels(graph: Any, eps: float, min_samples: int) -> np.ndarray:
-    """DBSCAN over a precomputed (sparse) distance graph: a label per row, -1 = outlier."""
+EPS_RANGE = (0.05, 0.95)  # where an automatic eps is clipped to
+
+
+def core_distances(graph: Any, min_samples: int) -> np.ndarray:
+    """Per row of a sparse distance graph (absent pairs at distance 1): the distance of its
+    ``min_samples - 1``-th nearest other row, 1 when it has fewer neighbours (0 for
+    ``min_samples`` 1)."""
+    k = min_samples - 1
+    out = np.ones(graph.shape[0], dtype=np.float64)
+    if k <= 0:
+        return np.zeros(graph.shape[0], dtype=np.float64)
+    csr = graph.tocsr()
+    for i in range(csr.shape[0]):
+        lo, hi = csr.indptr[i], csr.indptr[i + 1]
+        d = csr.data[lo:hi][csr.indices[lo:hi] != i]
+        if d.size >= k:
+            out[i] = np.partition(d, k - 1)[k - 1]
+    return out
+
+
+def auto_eps(graph: Any, min_samples: int, quantile: float) -> float:
+    """DBSCAN's radius from the data: the ``quantile`` of the rows' core distances (about
+    that share of the rows become cores), clipped to ``EPS_RANGE``."""
+    if not 0 < quantile < 1:
+        raise ConfigError(f"adapt.eps_quantile = {quantile}: expected 0 < quantile < 1")
+    value = float(np.quantile(core_distances(graph, min_samples), quantile))
+    return float(np.clip(value, *EPS_RANGE))
+
+
+def dbscan_labels(
+    graph: Any, eps: float, min_samples: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """DBSCAN over a precomputed (sparse) distance graph: a label per row, -1 = outlier.
+    ``weights`` counts a row as that many samples (a row of weight >= min_samples is a core
+    by itself)."""
     if not 0 < eps < 1:
         raise ConfigError(f"adapt.eps = {eps}: expected 0 < eps < 1 (a Jaccard distance)")
     if min_samples < 1:
         raise ConfigError(f"adapt.min_samples = {min_samples}: expected an integer >= 1")
     db = _dbscan()(eps=eps, min_samples=min_samples, metric="precomputed", n_jobs=1)
-    return np.asarray(db.fit_predict(graph), dtype=np.int64)
+    return np.asarray(db.fit_predict(graph, sample_weight=weights), dtype=np.int64)
+
+
+def renumber(raw: np.ndarray) -> tuple[np.ndarray, int]:
+    """Cluster numbers in order of each cluster's first row (-1 kept): a pure function of
+    the partition, not of the clustering's internal numbering."""
+    labels = np.full_like(raw, -1)
+    order: dict[int, int] = {}
+    for i, lab in enumerate(raw.tolist()):
+        if lab >= 0:
+            labels[i] = order.setdefault(lab, len(order))
+    return labels, len(order)
 
 
 @dataclass(frozen=True)
 class Clusters:
-    """Pseudo-identities of N crops: ``labels`` 0..num_clusters-1, -1 for outliers."""
+    """Pseudo-identities of N crops: ``labels`` 0..num_clusters-1, -1 for outliers; ``eps``
+    the DBSCAN radius used (given or chosen from the data), ``note`` what else to log."""
 
     labels: np.ndarray
     num_clusters: int
+    eps: float = 0.0
+    note: str = ""
 
     @property
     def num_outliers(self) -> int:
@@ -103,20 +155,24 @@ class Clusters:
 
 
 def cluster_features(
-    feats: torch.Tensor, eps: float = 0.6, min_samples: int = 4, k1: int = 30, k2: int = 6
+    feats: torch.Tensor,
+    eps: float | None = 0.6,
+    min_samples: int = 4,
+    k1: int = 30,
+    k2: int = 6,
+    eps_quantile: float = 0.9,
 ) -> Clusters:
-    """Pseudo-identities of the crops embedded as ``feats``: DBSCAN on the Jaccard graph.
+    """Pseudo-identities of the crops embedded as ``feats``: DBSCAN on the Jaccard graph
+    (``eps`` None: ``auto_eps`` at ``eps_quantile``).
 
     Cluster numbers are renumbered in order of each cluster's first crop, so the labels are
     a pure function of the features.
     """
-    raw = dbscan_labels(jaccard_graph(feats, k1, k2), eps, min_samples)
-    labels = np.full_like(raw, -1)
-    order: dict[int, int] = {}
-    for i, lab in enumerate(raw.tolist()):
-        if lab >= 0:
-            labels[i] = order.setdefault(lab, len(order))
-    return Clusters(labels, len(order))
+    graph = jaccard_graph(feats, k1, k2)
+    if eps is None:
+        eps = auto_eps(graph, min_samples, eps_quantile)
+    labels, count = renumber(dbscan_labels(graph, eps, min_samples))
+    return Clusters(labels, count, eps)
 
 
 def cluster_centroids(feats: torch.Tensor, labels: torch.Tensor, num_clusters: int) -> torch.Tensor:
