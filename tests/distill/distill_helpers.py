@@ -61,8 +61,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def untrained_teacher(run: Path, params: dict, num_classes: int, backbone: str = "resnet18"):
-    """A run folder holding an untrained model with ``params``' config (img size, data ...)."""
+def untrained_teacher(
+    run: Path, params: dict, num_classes: int, backbone: str = "resnet18", seed: int = 0
+) -> Path:
+    """A run folder holding an untrained model (initialised from ``seed``) with ``params``'
+    config (image size, normalisation, dataset ...)."""
     import torch
 
     from reidkit.config import save_config, validate_config
@@ -72,7 +75,7 @@ def untrained_teacher(run: Path, params: dict, num_classes: int, backbone: str =
     params = {**params, "model_params": {"backbone": backbone}}
     params.pop("distill", None)
     cfg = validate_config(params)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = build_model(cfg, num_classes).eval()
     run.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run / "config.json")
