@@ -58,6 +58,7 @@ from reidkit.engine.state import TrainSettings
 from reidkit.losses import build_loss
 from reidkit.losses.distill import DistillLoss, make_projection
 from reidkit.models.distill import DistillNet, FrozenTeacher
+from reidkit.utils.distributed import env_world
 from reidkit.utils.errors import ConfigError, DataError
 from reidkit.utils.logging import get_logger
 
@@ -83,6 +84,11 @@ def distill_config(
 def _check(cfg: Config) -> None:
     """What the distill section needs before anything is built."""
     d = cfg.distill
+    if env_world()[2] > 1:
+        raise ConfigError(
+            "reidkit distill runs in one process (the first GPU of parallels, or the CPU); "
+            "start it without torchrun"
+        )
     if d.unlabeled and not Path(d.unlabeled).is_dir():
         raise ConfigError(f"distill.unlabeled = {d.unlabeled!r}: no such folder")
     if d.unlabeled and d.feature_weight == 0 and d.relation_weight == 0:
@@ -169,23 +175,11 @@ def _cache(
     return table_digest(tables)
 
 
-def build_distill_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
-    """Assemble a distillation run (see the module docstring); nothing is written."""
-    _check(cfg)
-    d, log = cfg.distill, get_logger()
-    evaluator, metric = resolve_evaluator(cfg)
-    device = resolve_device(cfg, 0)
-    teacher = load_teacher(cfg, device)  # checked before any image is decoded
-    size, renorm, input_note = teacher_input(cfg, teacher)
-    seed_everything(cfg.seed)
-    dataset, eval_set, loader = _data(cfg, evaluator, device)
-    classes = dataset.num_train_ids if not d.unlabeled else 1
-    kd = kd_weight(cfg, teacher, classes)
-    model = build_model_for_run(cfg, classes, device)
-    frozen = FrozenTeacher(teacher.model, size=size, renorm=renorm, logits=kd > 0).to(device)
-    projection = _projection(cfg, model, teacher)
+def _loss(cfg: Config, model: nn.Module, teacher: Teacher, classes: int, kd: float) -> DistillLoss:
+    """The student's ReID loss (none without labels) and the distillation terms."""
+    d = cfg.distill
     reid = None if d.unlabeled else build_loss(cfg, classes, feat_dim=model.feature_dim)
-    loss = DistillLoss(
+    return DistillLoss(
         reid,
         reid_weight=d.reid_weight,
         kd_weight=kd,
@@ -193,23 +187,47 @@ def build_distill_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
         feature_weight=d.feature_weight,
         feature_kind=d.feature_loss,
         relation_weight=d.relation_weight,
-        projection=projection,
-    ).to(device)
+        projection=_projection(cfg, model, teacher),
+    )
+
+
+def _optimizer(cfg: Config, model: nn.Module, loss: DistillLoss) -> torch.optim.Optimizer:
+    """The run's optimiser, with the projection as one more group (the head's lr, so it
+    follows the schedule)."""
     optimizer = build_optimizer(cfg, model)
-    if loss.projection_parameters():  # follows the head's lr and the schedule
+    if loss.projection_parameters():
         fc_lr = cfg.lr.fc_lr if cfg.lr.fc_lr is not None else cfg.lr.base_lr
         group = {"params": loss.projection_parameters(), "lr": fc_lr, "name": "projection"}
         optimizer.add_param_group({**group, "weight_decay": cfg.weight_decay})
+    return optimizer
+
+
+def build_distill_run(cfg: Config, rank: int = 0, world: int = 1) -> RunParts:
+    """Assemble a distillation run (see the module docstring); nothing is written."""
+    _check(cfg)
+    evaluator, metric = resolve_evaluator(cfg)
+    device = resolve_device(cfg, 0)
+    teacher = load_teacher(cfg, device)  # checked before any image is decoded
+    size, renorm, input_note = teacher_input(cfg, teacher)
+    seed_everything(cfg.seed)
+    dataset, eval_set, loader = _data(cfg, evaluator, device)
+    classes = dataset.num_train_ids if not cfg.distill.unlabeled else 1
+    kd = kd_weight(cfg, teacher, classes)
+    model = build_model_for_run(cfg, classes, device)
+    frozen = FrozenTeacher(teacher.model, size=size, renorm=renorm, logits=kd > 0).to(device)
+    loss = _loss(cfg, model, teacher, classes, kd).to(device)
+    optimizer = _optimizer(cfg, model, loss)
     settings = settings_of(cfg, metric, device)
     runlog = RunLog(cfg.run_dir, enabled=True)
-    log.info(
+    get_logger().info(
         f"distilling from {teacher.checkpoint} ({teacher.cfg.model_params.backbone}, "
         f"{teacher.embedding_dim}-d, {teacher.num_classes} classes) into "
         f"{cfg.model_params.backbone} ({model.embedding_dim}-d); {input_note}"
     )
     width = teacher.embedding_dim + (teacher.num_classes if kd > 0 else 0)
-    digest = _cache(cfg, frozen, loader, settings, width)
-    callbacks: list[Callback] = [TeacherGuard(teacher, digest)]
+    callbacks: list[Callback] = [
+        TeacherGuard(teacher, _cache(cfg, frozen, loader, settings, width))
+    ]
     mp = cfg.model_params
     if mp.freeze_layers and mp.freeze_epochs:
         callbacks.append(FreezeSchedule(mp.freeze_layers, mp.freeze_epochs))
