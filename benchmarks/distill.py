@@ -250,8 +250,8 @@ def real_sets(work: Path) -> tuple[Path, Path]:
     return eval_dir, free_dir
 
 
-def main() -> None:
-    """Command line: train / distil every seed, evaluate, print the tables."""
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=str(ROOT / "data" / "distill_bench"))
     parser.add_argument("--ids", type=int, default=60, help="synthetic training identities")
@@ -265,7 +265,46 @@ def main() -> None:
     parser.add_argument("--skip-real", action="store_true", help="no real-crop evaluation")
     parser.add_argument("--throughput", action="store_true", help="speed part (quiet machine)")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def train_all(args: argparse.Namespace, runs: Path, tp: Path, sp: Path) -> dict[str, list[Path]]:
+    """Teacher, student alone and student distilled for every seed: their run folders."""
+    kinds = ("teacher", "student alone", "student distilled")
+    trained: dict[str, list[Path]] = {k: [] for k in kinds}
+    for seed in args.seeds:
+        teacher = train(tp, runs / f"teacher_s{seed}", seed, args.reuse)
+        trained["teacher"].append(teacher)
+        trained["student alone"].append(train(sp, runs / f"student_s{seed}", seed, args.reuse))
+        run = distill(sp, teacher, runs / f"distilled_s{seed}", seed, args.reuse, *DISTILL_KEYS)
+        trained["student distilled"].append(run)
+    return trained
+
+
+def score(
+    trained: dict[str, list[Path]], eval_dir: Path | None
+) -> tuple[dict[str, dict[str, list[float]]], list[str]]:
+    """Per model, per column, one value per seed: synthetic (last epoch) and real mAP / rank-1."""
+    columns = ["synthetic mAP", "synthetic rank-1"]
+    if eval_dir is not None:
+        columns += ["real mAP", "real rank-1"]
+    rows: dict[str, dict[str, list[float]]] = {}
+    for name, found in trained.items():
+        own = [last_eval(r) for r in found]
+        rows[name] = {
+            "synthetic mAP": [m["mAP"] for m in own],
+            "synthetic rank-1": [m["rank1"] for m in own],
+        }
+        if eval_dir is not None:
+            real = [real_eval(r, eval_dir) for r in found]
+            rows[name]["real mAP"] = [m["mAP"] for m in real]
+            rows[name]["real rank-1"] = [m["rank1"] for m in real]
+    return rows, columns
+
+
+def main() -> None:
+    """Train / distil every seed, evaluate, print the table (and the speed table)."""
+    args = parse_args()
     work = Path(args.work).resolve()
     if args.select:
         select(args, work)
@@ -275,38 +314,16 @@ def main() -> None:
         reidkit("synth", str(data), "--ids", str(args.ids), "--seed", "0")
     runs = work / "runs"
     tp, sp = params_files(args, data, runs)
-    kinds = ("teacher", "student alone", "student distilled")
-    trained: dict[str, list[Path]] = {k: [] for k in kinds}
-    for seed in args.seeds:
-        teacher = train(tp, runs / f"teacher_s{seed}", seed, args.reuse)
-        trained["teacher"].append(teacher)
-        trained["student alone"].append(train(sp, runs / f"student_s{seed}", seed, args.reuse))
-        run = distill(sp, teacher, runs / f"distilled_s{seed}", seed, args.reuse, *DISTILL_KEYS)
-        trained["student distilled"].append(run)
+    trained = train_all(args, runs, tp, sp)
     eval_dir = free_dir = None
     if not args.skip_real:
         eval_dir, free_dir = real_sets(work)
     if args.label_free and free_dir is not None:
+        pairs = zip(trained["teacher"], trained["student alone"], args.seeds, strict=True)
         trained["student alone, then distilled label-free on real crops 1-199"] = [
-            free_distill(sp, t, s, free_dir, seed, args.reuse)
-            for t, s, seed in zip(
-                trained["teacher"], trained["student alone"], args.seeds, strict=True
-            )
+            free_distill(sp, t, s, free_dir, seed, args.reuse) for t, s, seed in pairs
         ]
-    columns = ["synthetic mAP", "synthetic rank-1"]
-    rows: dict[str, dict[str, list[float]]] = {}
-    for name, found in trained.items():
-        own = [last_eval(r) for r in found] if "label-free" not in name else []
-        rows[name] = {
-            "synthetic mAP": [m["mAP"] for m in own],
-            "synthetic rank-1": [m["rank1"] for m in own],
-        }
-        if eval_dir is not None:
-            real = [real_eval(r, eval_dir) for r in found]
-            rows[name]["real mAP"] = [m["mAP"] for m in real]
-            rows[name]["real rank-1"] = [m["rank1"] for m in real]
-    if eval_dir is not None:
-        columns += ["real mAP", "real rank-1"]
+    rows, columns = score(trained, eval_dir)
     print(
         f"\n{args.teacher} (ImageNet) -> {args.student} (scratch), {args.ids} synthetic ids, "
         f"{args.epochs} epochs at {args.size}, seeds {args.seeds}; real crops: {eval_dir}"
