@@ -29,8 +29,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_infer import interleaved  # noqa: E402
 
 from reidkit.config import load_config  # noqa: E402
+from reidkit.deploy.export import export_onnx  # noqa: E402
 from reidkit.deploy.openvino_ir import compile_ir, read_ir  # noqa: E402
 from reidkit.deploy.runtime import create_session  # noqa: E402
+from reidkit.models import ReidModel  # noqa: E402
 
 
 def export(run: Path, out: Path, *options: str) -> bool:
@@ -45,10 +47,29 @@ def export(run: Path, out: Path, *options: str) -> bool:
     return done.returncode == 0 and out.is_file()
 
 
+def reference_onnx(backbone: str, size: tuple[int, int], out: Path) -> Path:
+    """An fp32 ONNX file of a random-weight ``backbone`` ReidModel at ``size``: the speed of
+    the teacher one would distil from with a GPU (accuracy is not its point)."""
+    path = out / f"reference_{backbone}_fp32.onnx"
+    if not path.is_file():
+        import torch
+
+        torch.manual_seed(0)
+        export_onnx(ReidModel(backbone, 751).eval(), path, size[0], size[1], num_images=2)
+    return path
+
+
+def _session(path: Path, threads: int | None) -> Callable[[np.ndarray], object]:
+    session = create_session(path, None, threads)
+    feed = session.get_inputs()[0].name
+    return lambda x: session.run(None, {feed: x})
+
+
 def engines(
-    teacher: Path, student: Path, out: Path, threads: int | None
+    teacher: Path, student: Path, out: Path, threads: int | None, reference: str | None = None
 ) -> dict[str, Callable[[np.ndarray], object]]:
-    """name -> run(batch) for every file that exists after export (refused ones left out)."""
+    """name -> run(batch) for every file that exists after export (refused ones left out);
+    ``reference``: also a random-weight fp32 ONNX model of that backbone."""
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "teacher fp32, onnxruntime": (teacher, out / "teacher_fp32.onnx", []),
@@ -66,24 +87,33 @@ def engines(
             print(f"{name}: not exported (see the export's message above)", flush=True)
             continue
         if path.suffix == ".onnx":
-            session = create_session(path, None, threads)
-            feed = session.get_inputs()[0].name
-            runs[name] = lambda x, s=session, f=feed: s.run(None, {f: x})
+            runs[name] = _session(path, threads)
         else:
             runs[name] = compile_ir(read_ir(path)[0], "int8", threads)
+    if reference:
+        cfg = load_config(student / "config.json", check_files=False)
+        path = reference_onnx(reference, (cfg.img_h, cfg.img_w), out)
+        runs[f"reference {reference} fp32 (random weights), onnxruntime"] = _session(path, threads)
     return runs
 
 
 def speed_table(
-    teacher: Path, student: Path, work: Path, threads: int | None = None, repeats: int = 10
+    teacher: Path,
+    student: Path,
+    work: Path,
+    threads: int | None = None,
+    repeats: int = 10,
+    reference: str | None = "resnet50",
 ) -> None:
     """Time every engine interleaved and print the table with each one's ratio to the
     teacher's fp32 ONNX file."""
     cfg = load_config(student / "config.json", check_files=False)
     tcfg = load_config(teacher / "config.json", check_files=False)
-    runs = engines(teacher, student, work / "speed", threads)
+    runs = engines(teacher, student, work / "speed", threads, reference)
     rng = np.random.default_rng(0)
-    shapes = {"teacher": (tcfg.img_h, tcfg.img_w), "student": (cfg.img_h, cfg.img_w)}
+    student_size = (cfg.img_h, cfg.img_w)
+    shapes = {"teacher": (tcfg.img_h, tcfg.img_w), "student": student_size}
+    shapes["reference"] = student_size
     inputs = {
         (n, b): rng.standard_normal((b, 3, *shapes[n.split()[0]]), dtype=np.float32)
         for n in runs
@@ -119,10 +149,18 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="where the exported files go (default: beside)")
     parser.add_argument("--threads", type=int, help="CPU threads of every engine")
     parser.add_argument("--repeats", type=int, default=10, help="rounds of timing")
+    parser.add_argument(
+        "--reference", default="resnet50", help="also time this backbone (random weights); ''"
+    )
     args = parser.parse_args()
     work = args.work or args.student.parent
     speed_table(
-        args.teacher.resolve(), args.student.resolve(), work.resolve(), args.threads, args.repeats
+        args.teacher.resolve(),
+        args.student.resolve(),
+        work.resolve(),
+        args.threads,
+        args.repeats,
+        args.reference or None,
     )
 
 
