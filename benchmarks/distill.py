@@ -4,10 +4,11 @@ Three models trained on the same `reidkit synth` data with the same recipe and e
 seed (three by default):
 
 * teacher: MobileNetV2 from torchvision's ImageNet weights (the only ImageNet file offline; a
-  ResNet-50 from scratch trained at 3 img/s here and stayed weaker; docs/distillation.md);
-* student alone: MobileNetV3-Small from scratch (a fifth of the teacher's multiply-adds; it
-  trained 2.5x faster here than OSNet-x0.25, `--student osnet_x0_25`), the ordinary
-  `reidkit train`;
+  ResNet-50 from scratch trained at 3 img/s here and stayed weaker; docs/distillation.md),
+  one per seed or, with `--teacher-seed`, one for every student seed (the model one has);
+* student alone: OSNet-x0.25 from scratch (a quarter of the teacher's multiply-adds, 6% of its
+  parameters; MobileNetV3-Small from scratch kept near-constant eval embeddings for the first
+  hundreds of steps here: torchvision's BatchNorm momentum 0.01), the ordinary `reidkit train`;
 * student distilled: the same student, `reidkit distill --teacher` that seed's teacher.
 
 Each is scored on the synthetic test set (its last epoch: the test set chooses nothing) and on
@@ -37,6 +38,8 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,15 +55,25 @@ CANDIDATES = {  # --select: name -> distill overrides
     "feature 5 (kd 1, relation 1)": ["distill.feature_weight=5"],
 }
 EVAL_FRAMES, FREE_FRAMES = "200:399", "1:199"
+THREAD = threading.local()  # .log: where this thread's reidkit commands write (--jobs)
 CROP_OPTIONS = ["--stride", "2", "--min-track", "5", "--max-crops-per-track", "16"]
 
 
 def reidkit(*args: str) -> None:
-    """Run one ``reidkit`` command of this checkout (printed first), failing loudly."""
+    """Run one ``reidkit`` command of this checkout (printed first), failing loudly; its
+    output goes to this thread's log file when one is set (``--jobs``)."""
     print("$ reidkit " + shlex.join(args), flush=True)
     path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "reidkit", *args]
-    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": path})
+    env = {**os.environ, "PYTHONPATH": path}
+    log = getattr(THREAD, "log", None)
+    if log is None:
+        subprocess.run(cmd, check=True, env=env)
+        return
+    with open(log, "a", encoding="utf-8") as out:
+        out.write("$ reidkit " + shlex.join(args) + "\n")
+        out.flush()
+        subprocess.run(cmd, check=True, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def recipe(args: argparse.Namespace, data: Path, work: Path) -> dict:
@@ -189,7 +202,8 @@ def table(rows: dict[str, dict[str, list[float]]], columns: list[str]) -> None:
     if t and a and d:
         for c in columns:
             med = [statistics.median(x[c]) for x in (t, a, d)]
-            per_seed = [recovered(*x) for x in zip(t[c], a[c], d[c], strict=True)]
+            teach = t[c] * len(a[c]) if len(t[c]) == 1 else t[c]  # one teacher for all seeds
+            per_seed = [recovered(*x) for x in zip(teach, a[c], d[c], strict=True)]
             print(
                 f"gap recovered ({c}): {recovered(*med)} of the medians; per seed "
                 f"{', '.join(per_seed)}"
@@ -255,30 +269,60 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=str(ROOT / "data" / "distill_bench"))
     parser.add_argument("--ids", type=int, default=60, help="synthetic training identities")
-    parser.add_argument("--epochs", type=int, default=6, help="epochs of every run")
-    parser.add_argument("--size", default="64x32", help="input size HxW of every model")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of every run")
+    parser.add_argument("--size", default="128x64", help="input size HxW of every model")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--teacher", default="mobilenet_v2", help="teacher backbone (ImageNet)")
-    parser.add_argument("--student", default="mobilenet_v3_small", help="student (from scratch)")
+    parser.add_argument("--student", default="osnet_x0_25", help="student (from scratch)")
     parser.add_argument("--select", action="store_true", help="validation comparison only")
     parser.add_argument("--label-free", action="store_true", help="add the label-free row")
     parser.add_argument("--skip-real", action="store_true", help="no real-crop evaluation")
     parser.add_argument("--throughput", action="store_true", help="speed part (quiet machine)")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs trained at a time (output: runs/<run>.log)"
+    )
+    parser.add_argument(
+        "--teacher-seed", type=int, help="one teacher (this seed) for every student seed"
+    )
     return parser.parse_args()
 
 
+def _logged(runs: Path, name: str, jobs: int, fn, *args):  # noqa: ANN001, ANN202
+    """``fn(*args)`` with this thread's reidkit output in ``runs/<name>.log`` when jobs > 1."""
+    THREAD.log = runs / f"{name}.log" if jobs > 1 else None
+    return fn(*args)
+
+
 def train_all(args: argparse.Namespace, runs: Path, tp: Path, sp: Path) -> dict[str, list[Path]]:
-    """Teacher, student alone and student distilled for every seed: their run folders."""
-    kinds = ("teacher", "student alone", "student distilled")
-    trained: dict[str, list[Path]] = {k: [] for k in kinds}
-    for seed in args.seeds:
-        teacher = train(tp, runs / f"teacher_s{seed}", seed, args.reuse)
-        trained["teacher"].append(teacher)
-        trained["student alone"].append(train(sp, runs / f"student_s{seed}", seed, args.reuse))
-        run = distill(sp, teacher, runs / f"distilled_s{seed}", seed, args.reuse, *DISTILL_KEYS)
-        trained["student distilled"].append(run)
-    return trained
+    """The teachers and the students alone (``--jobs`` runs at a time), then each seed's
+    distilled student (from that seed's teacher, or ``--teacher-seed``'s)."""
+    teacher_seeds = args.seeds if args.teacher_seed is None else [args.teacher_seed]
+    first = [(tp, runs / f"teacher_s{s}", s) for s in teacher_seeds]
+    first += [(sp, runs / f"student_s{s}", s) for s in args.seeds]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        done_first = list(
+            pool.map(lambda t: _logged(runs, t[1].name, args.jobs, train, *t, args.reuse), first)
+        )
+        teachers = done_first[: len(teacher_seeds)]
+        teacher_of = {
+            s: teachers[0 if args.teacher_seed is not None else i] for i, s in enumerate(args.seeds)
+        }
+        second = [(sp, teacher_of[s], runs / f"distilled_s{s}", s) for s in args.seeds]
+        distilled = list(
+            pool.map(
+                lambda t: _logged(
+                    runs, t[2].name, args.jobs, distill, *t, args.reuse, *DISTILL_KEYS
+                ),
+                second,
+            )
+        )
+    return {
+        "teacher": teachers,
+        "student alone": done_first[len(teacher_seeds) :],
+        "student distilled": distilled,
+        "_teacher_of": [teacher_of[s] for s in args.seeds],
+    }
 
 
 def score(
@@ -318,8 +362,9 @@ def main() -> None:
     eval_dir = free_dir = None
     if not args.skip_real:
         eval_dir, free_dir = real_sets(work)
+    teacher_of = trained.pop("_teacher_of")
     if args.label_free and free_dir is not None:
-        pairs = zip(trained["teacher"], trained["student alone"], args.seeds, strict=True)
+        pairs = zip(teacher_of, trained["student alone"], args.seeds, strict=True)
         trained["student alone, then distilled label-free on real crops 1-199"] = [
             free_distill(sp, t, s, free_dir, seed, args.reuse) for t, s, seed in pairs
         ]
