@@ -4,7 +4,7 @@ Three models trained on the same `reidkit synth` data with the same recipe and e
 seed (three by default):
 
 * teacher: MobileNetV2 from torchvision's ImageNet weights (the only ImageNet file offline; a
-  ResNet-50 from scratch trained at 3 img/s here and stayed weaker; docs/distillation.md),
+  ResNet-50 would start from scratch like the student, at 3 img/s here; docs/benchmarks.md),
   one per seed or, with `--teacher-seed`, one for every student seed (the model one has);
 * student alone: OSNet-x0.25 from scratch (a quarter of the teacher's multiply-adds, 6% of its
   parameters; MobileNetV3-Small from scratch kept near-constant eval embeddings for the first
