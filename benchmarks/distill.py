@@ -76,9 +76,10 @@ def reidkit(*args: str) -> None:
         subprocess.run(cmd, check=True, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def recipe(args: argparse.Namespace, data: Path, work: Path) -> dict:
+def recipe(args: argparse.Namespace, data: Path, work: Path, epochs: int) -> dict:
     """The shared recipe (configs/demo.json's, at --size): Adam, warm-up, BNNeck, CE +
-    triplet, PK batches, flip + pad-crop + random erasing; evaluated after the last epoch."""
+    triplet, PK batches, flip + pad-crop + random erasing, lr / 10 for the last two epochs;
+    evaluated after the last epoch only."""
     h, w = (int(v) for v in args.size.split("x"))
     return {
         "batches_dir": str(data),
@@ -86,12 +87,12 @@ def recipe(args: argparse.Namespace, data: Path, work: Path) -> dict:
         "img_h": h,
         "img_w": w,
         "batch_size": 32,
-        "epoch": args.epochs,
+        "epoch": epochs,
         "optimizer": "adam",
         "lr": {
             "base_lr": 0.00035,
             "fc_lr": 0.0035,
-            "decay_step": [max(1, args.epochs - 2)],
+            "decay_step": [max(1, epochs - 2)],
             "decay_unit": "epoch",
             "warmup_epochs": 1,
         },
@@ -101,9 +102,9 @@ def recipe(args: argparse.Namespace, data: Path, work: Path) -> dict:
         "tri_loss_margin": 0.3,
         "batch_sampling_params": {"class_balanced": True, "K": 4},
         "data": {"cache": "ram", "num_workers": 1},
-        "evaluation_params": {"type": "market_evaluate", "metric": "mAP", "period": args.epochs},
+        "evaluation_params": {"type": "market_evaluate", "metric": "mAP", "period": epochs},
         "progress": False,
-        "device": "cpu",
+        "device": args.device,
     }
 
 
@@ -116,8 +117,8 @@ def write_params(path: Path, params: dict) -> Path:
 
 def params_files(args: argparse.Namespace, data: Path, runs: Path) -> tuple[Path, Path]:
     """(teacher params, student params) for ``data``, runs under ``runs``."""
-    student = recipe(args, data, runs)
-    teacher = {**student, "imagenet_pretrain": True}
+    student = recipe(args, data, runs, args.epochs)
+    teacher = {**recipe(args, data, runs, args.teacher_epochs), "imagenet_pretrain": True}
     teacher["model_params"] = {**student["model_params"], "backbone": args.teacher}
     return (
         write_params(runs / "params_teacher.json", teacher),
@@ -269,7 +270,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=str(ROOT / "data" / "distill_bench"))
     parser.add_argument("--ids", type=int, default=60, help="synthetic training identities")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs of every run")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of every student run")
+    parser.add_argument(
+        "--teacher-epochs", type=int, default=10, help="epochs of the teacher (the demo's 10)"
+    )
+    parser.add_argument("--device", default="cpu", help="device of every run (cpu, cuda, auto)")
     parser.add_argument("--size", default="128x64", help="input size HxW of every model")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--teacher", default="mobilenet_v2", help="teacher backbone (ImageNet)")
@@ -370,8 +375,9 @@ def main() -> None:
         ]
     rows, columns = score(trained, eval_dir)
     print(
-        f"\n{args.teacher} (ImageNet) -> {args.student} (scratch), {args.ids} synthetic ids, "
-        f"{args.epochs} epochs at {args.size}, seeds {args.seeds}; real crops: {eval_dir}"
+        f"\n{args.teacher} (ImageNet, {args.teacher_epochs} epochs) -> {args.student} (scratch, "
+        f"{args.epochs} epochs), {args.ids} synthetic ids at {args.size}, seeds {args.seeds}; "
+        f"real crops: {eval_dir}"
     )
     table(rows, columns)
     if args.throughput:
