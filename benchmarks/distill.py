@@ -270,7 +270,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=str(ROOT / "data" / "distill_bench"))
     parser.add_argument("--ids", type=int, default=60, help="synthetic training identities")
-    parser.add_argument("--epochs", type=int, default=4, help="epochs of every student run")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of every student run")
     parser.add_argument(
         "--teacher-epochs", type=int, default=10, help="epochs of the teacher (the demo's 10)"
     )
