@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-# chosen by --select on the validation people (see docs/benchmarks.md); the defaults otherwise
+# the defaults: --select on the validation people kept them (docs/benchmarks.md)
 DISTILL_KEYS: list[str] = []
 CANDIDATES = {  # --select: name -> distill overrides
     "defaults (kd 1, T 4, feature 1 cosine, relation 1)": [],
