@@ -21,6 +21,7 @@ _EXPORTS = {
     "evaluate_target": "reidkit.app.evaluate",
     "export_run": "reidkit.app.export",
     "calibrate_run": "reidkit.app.calibrate",
+    "distill": "reidkit.app.distill",
 }
 
 __all__ = sorted(_EXPORTS)

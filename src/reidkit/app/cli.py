@@ -20,11 +20,19 @@ from reidkit import __version__
 from reidkit.app.boundary import run_guarded
 from reidkit.app.commands import data as data_verbs
 from reidkit.app.commands import deploy as deploy_verbs
+from reidkit.app.commands import distill as distill_verbs
 from reidkit.app.commands import evaluate as evaluate_verbs
 from reidkit.app.commands import models as models_verbs
 from reidkit.app.commands import train as train_verbs
 
-VERB_MODULES = (train_verbs, data_verbs, models_verbs, evaluate_verbs, deploy_verbs)
+VERB_MODULES = (
+    train_verbs,
+    distill_verbs,
+    data_verbs,
+    models_verbs,
+    evaluate_verbs,
+    deploy_verbs,
+)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -12,6 +12,7 @@ from typing import Any, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from reidkit.config.adapt import AdaptParams
+from reidkit.config.distill import DistillParams
 from reidkit.config.section import Section
 from reidkit.config.video import VideoParams
 
@@ -295,6 +296,7 @@ class Config(Section):
     data: DataParams = Field(default_factory=DataParams)
     adapt: AdaptParams = Field(default_factory=AdaptParams)
     video: VideoParams = Field(default_factory=VideoParams)
+    distill: DistillParams = Field(default_factory=DistillParams)
     seed: int = Field(0, description="Seed of every random generator (data order too).")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto = CUDA when visible (GPUs from parallels), else CPU."
