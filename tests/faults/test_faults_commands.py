@@ -85,8 +85,8 @@ def _inputs(root: Path) -> dict[str, Path]:
     (root / "text_only").mkdir()
     (root / "text_only" / "readme.txt").write_text("no images here")
     (root / "noise_imgs").mkdir()
-    for i in range(3):
-        (root / "noise_imgs" / f"000{i + 1}_c1s1_000001_00.jpg").write_bytes(os.urandom(600))
+    for i in range(40):  # more than adapt's minimum, so its decoder is what refuses them
+        (root / "noise_imgs" / f"{i + 1:04d}_c1s1_000001_00.jpg").write_bytes(os.urandom(600))
     files = {
         "noise.onnx": os.urandom(3000),
         "empty.onnx": b"",
